@@ -1,0 +1,94 @@
+"""The spec catalog: bundled sheets (compiled from ``specs/``) plus the user's own.
+
+The common path reads ``compiled.json`` with the standard library. User sheets given with
+``--specs PATH`` or ``AISTACK_SPECS`` are read with a safe YAML loader and validated by the
+Pydantic schemas, which are imported only then. A user sheet adds an id or overrides a bundled
+one of the same id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from aistack_cli.catalog.types import TYPES
+from aistack_cli.errors import UnknownIdError
+
+COMPILED = Path(__file__).with_name("compiled.json")
+KINDS = tuple(TYPES)
+ENV_VAR = "AISTACK_SPECS"
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> dict:
+    with COMPILED.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+class Catalog:
+    """Sheets by kind and id, as runtime dicts; ``get`` builds the dataclass."""
+
+    def __init__(self, sheets: dict[str, dict[str, dict]], origins: dict[str, str] | None = None):
+        self.sheets = sheets
+        self.origins = origins or {}
+        self.aliases = {
+            kind: {alias: sheet_id for sheet_id, sheet in by_id.items() for alias in sheet.get("aliases", [])}
+            for kind, by_id in sheets.items()
+        }
+
+    def resolve(self, kind: str, wanted: str) -> str:
+        """The canonical id for ``wanted`` (an id or an alias, any case)."""
+        key = wanted.strip().lower()
+        by_id = self.sheets.get(kind, {})
+        if key in by_id:
+            return key
+        if key in self.aliases.get(kind, {}):
+            return self.aliases[kind][key]
+        raise UnknownIdError(kind, wanted, sorted(by_id) + sorted(self.aliases.get(kind, {})))
+
+    def raw(self, kind: str, wanted: str) -> dict:
+        return self.sheets[kind][self.resolve(kind, wanted)]
+
+    def get(self, kind: str, wanted: str):
+        return TYPES[kind](**self.raw(kind, wanted))
+
+    def ids(self, kind: str) -> list[str]:
+        return sorted(self.sheets.get(kind, {}))
+
+    def find(self, wanted: str) -> tuple[str, str]:
+        """(kind, id) of ``wanted`` searched across every kind."""
+        for kind in KINDS:
+            try:
+                return kind, self.resolve(kind, wanted)
+            except UnknownIdError:
+                continue
+        every = [i for kind in KINDS for i in self.ids(kind)]
+        raise UnknownIdError("sheet", wanted, every)
+
+
+def user_paths(cli_paths: list[str] | None) -> list[Path]:
+    """User sheet locations: ``AISTACK_SPECS`` (os.pathsep-separated) first, then ``--specs``."""
+    env = [p for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
+    return [Path(p) for p in [*env, *(cli_paths or [])]]
+
+
+def load(cli_paths: list[str] | None = None) -> Catalog:
+    """The bundled catalog with user sheets applied on top."""
+    bundled = _bundled()["sheets"]
+    paths = user_paths(cli_paths)
+    if not paths:
+        return Catalog(bundled)
+    from aistack_cli.catalog.user import load_user_sheets  # YAML and Pydantic: only here
+
+    sheets = {kind: dict(bundled.get(kind, {})) for kind in KINDS}
+    origins: dict[str, str] = {}
+    for kind, runtime, origin in load_user_sheets(paths):
+        sheets[kind][runtime["id"]] = runtime
+        origins[f"{kind}:{runtime['id']}"] = origin
+    catalog = Catalog(sheets, origins)
+    from aistack_cli.catalog.user import check_references
+
+    check_references(catalog, only=set(origins))
+    return catalog

@@ -1,0 +1,230 @@
+"""Parsing and formatting of human quantities.
+
+Internally everything is base SI (bytes, seconds, watts, FLOP, USD). The command line and the
+spec sheets accept human text: ``128k``, ``15.6T``, ``80GB``, ``80GiB``, ``400Gb/s``,
+``700W``, ``1.2MW``, ``2.5ms``. Decimal prefixes are powers of 1000, binary (``Ki``, ``Mi``,
+``Gi``) powers of 1024; ``b`` is bits and ``B`` bytes.
+
+Standard library only: this module is on every command's start-up path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from aistack_cli.errors import InputError
+
+DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+BINARY = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60}
+SMALL = {"m": 1e-3, "u": 1e-6, "µ": 1e-6, "n": 1e-9}
+# Counts (tokens, parameters, GPUs, dollars) use B for billion, as model cards do.
+COUNT_SUFFIX = {**DECIMAL, **BINARY, "B": 1e9, "b": 1e9}
+TIME_UNITS = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0,
+    "min": 60.0, "h": 3600.0, "hr": 3600.0, "hours": 3600.0, "hour": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
+    "y": 31557600.0, "yr": 31557600.0, "year": 31557600.0, "years": 31557600.0,
+}
+
+# What each dimension accepts after the prefix: unit text -> multiplier to the base unit.
+DIMENSIONS: dict[str, dict[str, float]] = {
+    "bytes": {"B": 1.0, "b": 0.125, "": 1.0},
+    "bytes_per_s": {"B/s": 1.0, "b/s": 0.125, "bps": 0.125, "Bps": 1.0},
+    "watts": {"W": 1.0, "": 1.0},
+    "wh": {"Wh": 1.0},
+    "flop": {"FLOP": 1.0, "": 1.0},
+    "flop_per_s": {"FLOP/s": 1.0, "FLOPS": 1.0, "OP/s": 1.0, "OPS": 1.0},
+    "mm": {"mm": 1.0, "": 1.0, "cm": 10.0},
+    "mm2": {"mm2": 1.0, "mm²": 1.0, "": 1.0, "cm2": 100.0, "cm²": 100.0},
+    "per_cm2": {"/cm2": 1.0, "/cm²": 1.0, "": 1.0},
+    "g_per_kwh": {"g/kWh": 1.0, "": 1.0},
+    "l_per_kwh": {"L/kWh": 1.0, "l/kWh": 1.0, "": 1.0},
+    "usd_per_kwh": {"/kWh": 1.0, "": 1.0},
+    "usd_per_hour": {"/h": 1.0, "/hr": 1.0, "": 1.0},
+}
+
+EXAMPLES = {
+    "count": "128k, 15.6T, 70B or 16384",
+    "int": "8, 1k or 16384",
+    "bytes": "80GB, 80GiB, 640Gb or 1.5TB",
+    "bytes_per_s": "50GB/s, 400Gb/s or 3.35TB/s",
+    "watts": "700W, 10.2kW or 1.2MW",
+    "wh": "500kWh or 1.2GWh",
+    "flop": "3.14e23 or 3.8e25FLOP",
+    "flop_per_s": "989.5TFLOP/s or 2.5PFLOP/s",
+    "seconds": "2.5ms, 30s, 4h or 54days",
+    "mm": "26mm or 2.6cm",
+    "mm2": "814mm2 or 8.14cm2",
+    "per_cm2": "0.1/cm2",
+    "fraction": "0.4 or 40%",
+    "usd": "2.49, $2.49, $5M or 1.2B",
+    "g_per_kwh": "366 or 366g/kWh",
+    "l_per_kwh": "1.8 or 1.8L/kWh",
+    "usd_per_kwh": "0.08 or $0.08/kWh",
+    "usd_per_hour": "2.49 or $2.49/h",
+}
+
+LARGEST = 1e40  # larger inputs are typos, and would overflow products of several inputs
+
+_NUMBER = re.compile(r"^\s*([-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+
+
+def split_number(text: str) -> tuple[float, str]:
+    """Split ``'3.35 TB/s'`` into ``(3.35, 'TB/s')``; raise ValueError if no number leads."""
+    match = _NUMBER.match(text)
+    if not match:
+        raise ValueError(text)
+    return float(match.group(1).replace("_", "")), match.group(2)
+
+
+UNPREFIXED = {"mm", "mm2", "per_cm2", "g_per_kwh", "l_per_kwh", "usd_per_kwh", "usd_per_hour"}
+
+
+def _prefixed(unit_text: str, units: dict[str, float], allow_small: bool, allow_prefix: bool = True) -> float | None:
+    """Multiplier for ``unit_text`` read as [prefix][unit], or None if it does not read."""
+    prefixes = {**DECIMAL, **BINARY, **(SMALL if allow_small else {})} if allow_prefix else {"": 1.0}
+    for unit, unit_factor in sorted(units.items(), key=lambda kv: -len(kv[0])):
+        if not unit_text.endswith(unit):
+            continue
+        prefix = unit_text[: len(unit_text) - len(unit)] if unit else unit_text
+        if prefix in prefixes and (unit or prefix in DECIMAL or prefix in BINARY):
+            return prefixes[prefix] * unit_factor
+    return None
+
+
+def _multiplier(unit_text: str, dimension: str) -> float | None:
+    if dimension in ("count", "int", "usd"):
+        return COUNT_SUFFIX.get(unit_text)
+    if dimension == "fraction":
+        return {"": 1.0, "%": 0.01}.get(unit_text)
+    if dimension == "seconds":
+        if unit_text in TIME_UNITS:
+            return TIME_UNITS[unit_text]
+        return 1.0 if unit_text == "" else None
+    if dimension == "wh":
+        return _prefixed(unit_text, DIMENSIONS["wh"], allow_small=False)
+    return _prefixed(unit_text, DIMENSIONS[dimension], allow_small=dimension == "watts",
+                     allow_prefix=dimension not in UNPREFIXED)
+
+
+def parse(text: str | float | int, dimension: str, what: str = "value") -> float:
+    """Parse a human quantity into base SI units for ``dimension``.
+
+    ``what`` names the option or field in the error message. Non-finite values and values
+    beyond 1e40 are rejected: nothing a planner measures is that large.
+    """
+    if isinstance(text, bool):
+        raise InputError(f"{what}: expected a quantity such as {EXAMPLES[dimension]}, got {text!r}")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        raw = text.strip()
+        if dimension == "usd" or dimension.startswith("usd_"):
+            raw = raw.replace("$", "", 1).replace("USD", "").strip()
+        try:
+            number, unit_text = split_number(raw)
+        except ValueError:
+            raise InputError(
+                f"{what}: cannot read {text!r} as a quantity; expected {EXAMPLES[dimension]}"
+            ) from None
+        multiplier = _multiplier(unit_text, dimension)
+        if multiplier is None:
+            raise InputError(
+                f"{what}: unknown unit {unit_text!r} in {text!r}; expected {EXAMPLES[dimension]}"
+            )
+        value = number * multiplier
+    if not math.isfinite(value) or abs(value) > LARGEST:
+        raise InputError(f"{what}: {text!r} is not a finite quantity of sensible size")
+    return value
+
+
+def positive(text: str | float, dimension: str, what: str) -> float:
+    """Parse and require > 0."""
+    value = parse(text, dimension, what)
+    if value <= 0:
+        raise InputError(f"{what}: must be greater than zero, got {text!r}")
+    return value
+
+
+def non_negative(text: str | float, dimension: str, what: str) -> float:
+    """Parse and require >= 0."""
+    value = parse(text, dimension, what)
+    if value < 0:
+        raise InputError(f"{what}: must not be negative, got {text!r}")
+    return value
+
+
+def fraction(text: str | float, what: str, *, allow_zero: bool = False) -> float:
+    """Parse a fraction in (0, 1] (or [0, 1] with ``allow_zero``); ``40%`` is 0.4."""
+    value = parse(text, "fraction", what)
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value <= 1):
+        bound = "[0, 1]" if allow_zero else "(0, 1]"
+        raise InputError(f"{what}: must be a fraction in {bound} such as 0.4 or 40%, got {text!r}")
+    return value
+
+
+def integer(text: str | int, what: str, *, minimum: int = 1) -> int:
+    """Parse a whole count (``16384``, ``16k``, ``1Ki``) of at least ``minimum``."""
+    value = parse(text, "int", what)
+    if value != int(value):
+        raise InputError(f"{what}: must be a whole number, got {text!r}")
+    if value < minimum:
+        raise InputError(f"{what}: must be at least {minimum}, got {text!r}")
+    return int(value)
+
+
+# ---- formatting for tables (machine formats always carry base units) --------------------
+
+def _scaled(value: float, steps: list[tuple[float, str]], digits: int = 3) -> str:
+    for factor, suffix in steps:
+        if abs(value) >= factor:
+            return f"{value / factor:.{digits}g} {suffix}".replace(".0 ", " ")
+    factor, suffix = steps[-1]
+    return f"{value / factor:.{digits}g} {suffix}"
+
+
+def format_bytes(value: float) -> str:
+    """Binary units, as memory is sized: ``40.0 GiB``."""
+    for factor, suffix in [(2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")]:
+        if abs(value) >= factor:
+            return f"{value / factor:,.1f} {suffix}"
+    return f"{value:,.0f} B"
+
+
+def format_duration(seconds: float) -> str:
+    """``3.2 days``, ``4.1 h``, ``12.5 ms``."""
+    steps = [(31557600.0, "years"), (86400.0, "days"), (3600.0, "h"), (60.0, "min"), (1.0, "s"),
+             (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")]
+    for factor, suffix in steps:
+        if abs(seconds) >= factor:
+            return f"{seconds / factor:,.3g} {suffix}"
+    return f"{seconds:.3g} s"
+
+
+def format_usd(value: float) -> str:
+    """``$1.23M``, ``$4.56``, ``$0.0123``."""
+    for factor, suffix in [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]:
+        if abs(value) >= factor:
+            return f"${value / factor:,.3g}{suffix}"
+    return f"${value:,.4g}" if abs(value) < 1 else f"${value:,.2f}"
+
+
+def format_si(value: float, unit: str, digits: int = 4) -> str:
+    """Decimal SI prefixes: ``1.2 MW``, ``450 GB/s``, ``989.5 TFLOP/s``."""
+    steps = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
+    for factor, prefix in steps:
+        if abs(value) >= factor:
+            return f"{value / factor:.{digits}g} {prefix}{unit}"
+    return f"{value:.{digits}g} {unit}"
+
+
+def format_count(value: float) -> str:
+    """Whole numbers with separators, large counts in scientific notation."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 1e6:
+        return f"{value:.4g}"
+    return f"{value:,.4g}"

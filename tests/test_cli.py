@@ -1,0 +1,142 @@
+"""The CLI through its real entry point: formats, exit codes, one-line errors."""
+
+import csv
+import io
+import json
+import tomllib
+
+import pytest
+import yaml
+
+from conftest import assert_usage_error, run_subprocess
+
+KV = ["kv-cache", "--model", "llama-3.1-70b", "--context", "128k", "--gpu", "h100-sxm", "--gpus", "4"]
+
+
+def test_json_contract(cli):
+    run = cli(*KV, "--format", "json")
+    assert run.code == 0, run.err
+    doc = run.json()
+    assert list(doc)[:4] == ["schema_version", "aistack", "command", "inputs"]
+    assert doc["schema_version"] == 1 and doc["command"] == "kv-cache"
+    assert doc["inputs"]["gpu"] == "h100-sxm" and doc["inputs"]["memory_bytes_per_gpu"] == 80e9
+    assert doc["results"]["kv_bytes_per_token"] == 327_680
+    assert doc["results"]["max_sequences"] == 3 and doc["results"]["fits"] is True
+    assert isinstance(doc["assumptions"], list) and isinstance(doc["warnings"], list)
+
+
+@pytest.mark.parametrize("fmt, load", [
+    ("json", json.loads),
+    ("yaml", yaml.safe_load),
+    ("toml", tomllib.loads),
+])
+def test_each_machine_format_parses(cli, fmt, load):
+    run = cli(*KV, "--format", fmt)
+    assert run.code == 0, run.err
+    doc = load(run.out)
+    assert doc["results"]["kv_bytes_per_token"] == 327_680
+
+
+def test_csv_has_a_header_and_one_row(cli):
+    run = cli(*KV, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert len(rows) == 1
+    assert float(rows[0]["kv_bytes_per_token"]) == 327_680
+    assert rows[0]["model"] == "llama-3.1-70b"
+
+
+def test_table_lists_assumptions_in_human_units(cli):
+    run = cli(*KV)
+    assert run.code == 0
+    assert "320.0 KiB" in run.out and "39.1 GiB" in run.out
+    assert "assumption: memory utilisation 0.9" in run.out
+
+
+def test_no_input_and_output_key_clash(cli):
+    doc = cli(*KV, "--format", "json").json()
+    assert not set(doc["inputs"]) & set(doc["results"])
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["kv-cache", "--model", "llama-3.1-70b", "--context", "12XB"], ["--context", "12XB"]),
+    (["kv-cache", "--model", "llama-3.1-7b"], ["unknown model", "llama-3.1-70b"]),
+    (["kv-cache", "--model", "llama-3.1-70b", "--batch", "0"], ["--batch"]),
+    (["kv-cache", "--model", "llama-3.1-70b", "--batch", "-3"], ["--batch"]),
+    (["kv-cache", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--gpus", "2", "--tp", "4"], ["--tp", "only 2 GPUs"]),
+    (["kv-cache", "--model", "llama-3.1-70b", "--kv-dtype", "fp3"], ["--kv-dtype"]),
+    (["kv-cache", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--memory-utilization", "1.5"], ["--memory-utilization"]),
+    (["kv-cache", "--model", "llama-3.1-70b", "--format", "xml"], ["xml"]),
+    (["kv-cache", "--nonsense"], ["--nonsense"]),
+    (["kv-cache"], ["--model"]),
+    (["specs", "show", "h1OO"], ["unknown sheet"]),
+    (["specs", "list", "--kind", "gadget"], ["--kind"]),
+])
+def test_bad_input_is_one_line_and_exit_2(cli, args, fragments):
+    assert_usage_error(cli(*args), *fragments)
+
+
+def test_malformed_user_sheet_names_file_id_and_field(cli, tmp_path):
+    sheet = tmp_path / "mine.yaml"
+    sheet.write_text("id: my-gpu\nkind: accelerator\nname: Mine\nvendor: me\n"
+                     "release: {year: 2025, source: 'my own datasheet'}\n"
+                     "compute: {source: 'my own datasheet', dense: {bf16: 12 parsecs}}\n"
+                     "memory: {source: 'my own datasheet', capacity: 80 GB, bandwidth: 3 TB/s}\n")
+    run = cli("specs", "list", "--specs", str(sheet))
+    assert_usage_error(run, str(sheet), "my-gpu", "compute.dense.bf16")
+
+
+def test_python_object_tag_is_refused_not_run(cli, tmp_path):
+    sheet = tmp_path / "evil.yaml"
+    sheet.write_text("!!python/object/apply:os.system ['echo pwned']\n")
+    run = cli("specs", "list", "--specs", str(sheet))
+    assert_usage_error(run, str(sheet), "not valid YAML")
+    assert "pwned" not in run.out
+
+
+def test_user_sheet_adds_and_overrides(cli, tmp_path):
+    sheet = tmp_path / "custom.yaml"
+    sheet.write_text("""
+id: tiny-gqa
+kind: model
+name: Tiny GQA
+family: test
+architecture:
+  source: "made up for a test"
+  layers: 2
+  hidden_size: 64
+  heads: 4
+  kv_heads: 2
+  head_dim: 16
+  ffn_size: 256
+  vocab_size: 1000
+  max_context: 4096
+  attention: gqa
+parameters: {source: "made up for a test", total: 1M, active: 1M}
+""")
+    run = cli("kv-cache", "--model", "tiny-gqa", "--context", "1k", "--specs", str(sheet), "--format", "json")
+    assert run.code == 0, run.err
+    assert run.json()["results"]["kv_bytes_per_token"] == 2 * 2 * 2 * 16 * 2
+
+
+def test_env_var_user_sheets(tmp_path, monkeypatch, cli):
+    sheet = tmp_path / "h.yaml"
+    sheet.write_text("id: bad\nkind: model\n")
+    monkeypatch.setenv("AISTACK_SPECS", str(sheet))
+    assert_usage_error(cli("specs", "list"), str(sheet), "bad")
+
+
+def test_custom_architecture_without_catalog(cli):
+    run = cli("kv-cache", "--layers", "61", "--kv-lora-rank", "512", "--qk-rope-head-dim", "64",
+              "--context", "1k", "--format", "json")
+    assert run.code == 0, run.err
+    assert run.json()["results"]["kv_bytes_per_token"] == 70_272
+
+
+def test_version_and_module_entry_point():
+    run = run_subprocess("--version")
+    assert run.code == 0 and run.out.startswith("aistack ")
+
+
+def test_unknown_id_suggests_close_matches(cli):
+    run = cli("kv-cache", "--model", "lama-3.1-70b")
+    assert_usage_error(run, "did you mean", "llama-3.1-70b")

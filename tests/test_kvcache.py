@@ -1,0 +1,86 @@
+"""KV-cache math against hand-computed values from the models' published configs."""
+
+import pytest
+
+from aistack_cli.calc.kvcache import Attention, Shards, kv_bytes_per_sequence, kv_bytes_per_token, kv_cache
+
+BF16 = 2.0
+
+
+def test_llama_3_1_70b_gqa():
+    # config.json: num_hidden_layers 80, num_key_value_heads 8, head_dim 8192/64 = 128.
+    # 2 (K and V) * 80 * 8 * 128 * 2 bytes = 327,680 B/token.
+    att = Attention(layers=80, kv_heads=8, head_dim=128, kind="gqa")
+    assert kv_bytes_per_token(att, BF16) == 327_680
+    # 131,072 tokens (128 Ki) * 327,680 = 40 GiB exactly.
+    assert kv_bytes_per_sequence(att, 131_072, BF16, 16) == 40 * 2**30
+
+
+def test_deepseek_v3_mla_ignores_the_128_kv_heads():
+    # MLA caches kv_lora_rank 512 + qk_rope_head_dim 64 per layer, 61 layers, no factor 2:
+    # 61 * 576 * 2 = 70,272 B/token. Reading num_key_value_heads 128 as GQA would give
+    # 2 * 61 * 128 * 128 * 2 = 3,997,696: the trap.
+    att = Attention(layers=61, kv_heads=128, head_dim=128, kind="mla", kv_lora_rank=512, qk_rope_head_dim=64)
+    assert kv_bytes_per_token(att, BF16) == 70_272
+
+
+def test_falcon_7b_multi_query():
+    # Falcon-7B: 32 layers, multi-query (1 KV head), head_dim 4544/71 = 64.
+    # 2 * 32 * 1 * 64 * 2 = 8,192 B/token.
+    att = Attention(layers=32, kv_heads=1, head_dim=64, kind="mqa")
+    assert kv_bytes_per_token(att, BF16) == 8_192
+
+
+def test_gemma_2_9b_head_dim_is_not_width_over_heads():
+    # Gemma 2 9B: hidden 3584, 16 heads, but head_dim 256 (3584/16 = 224 would be wrong);
+    # 42 layers, 8 KV heads: 2 * 42 * 8 * 256 * 2 = 344,064 B/token.
+    att = Attention(layers=42, kv_heads=8, head_dim=256, kind="gqa", sliding_window=4096, sliding_window_layers=21)
+    assert kv_bytes_per_token(att, BF16) == 344_064
+
+
+def test_gemma_3_27b_hybrid_window_beyond_its_window():
+    # Gemma 3 27B: 62 layers, 16 KV heads, head_dim 128, window 1024 on 52 local layers
+    # (pattern 5 local : 1 global -> 10 global). Per layer per token: 2 * 16 * 128 * 2 = 8,192 B.
+    # At 32,768 tokens: 10 * 32,768 * 8,192 + 52 * 1,024 * 8,192 = 2,684,354,560 + 436,207,616
+    # = 3,120,562,176 B, against 62 * 32,768 * 8,192 = 16,642,998,272 B without windows.
+    att = Attention(layers=62, kv_heads=16, head_dim=128, kind="gqa", sliding_window=1024, sliding_window_layers=52)
+    assert kv_bytes_per_sequence(att, 32_768, BF16, 0) == 3_120_562_176
+    # Within the window every layer holds the whole context.
+    assert kv_bytes_per_sequence(att, 1_000, BF16, 0) == 62 * 1_000 * 8_192
+
+
+def test_paged_blocks_round_up_per_sequence():
+    att = Attention(layers=1, kv_heads=1, head_dim=1, kind="mqa")
+    assert kv_bytes_per_sequence(att, 17, 1.0, 16) == 2 * 32
+    assert kv_bytes_per_sequence(att, 17, 1.0, 0) == 2 * 17
+
+
+def test_fit_on_four_h100_at_128k():
+    # 70.6B params * 2 B = 141.2 GB of weights over 4 shards = 35.3 GB per GPU.
+    # usable 80 GB * 0.9 = 72 GB -> free 36.7 GB per GPU. One 128,000-token sequence holds
+    # 128,000 * 327,680 = 41.94 GB, a quarter per shard = 10.49 GB -> 3 sequences.
+    att = Attention(layers=80, kv_heads=8, head_dim=128, kind="gqa")
+    shards = Shards(gpus=4, tensor_parallel=4, memory_bytes=80e9, memory_utilization=0.9, weights_bytes=141.2e9)
+    result = kv_cache(att, 128_000, 1, BF16, 16, shards)
+    assert result.free_bytes_for_kv == pytest.approx(4 * 36.7e9)
+    assert result.max_sequences == 3
+    assert result.fits is True
+    too_many = kv_cache(att, 128_000, 4, BF16, 16, shards)
+    assert too_many.fits is False
+    assert too_many.shortfall_bytes == pytest.approx(4 * (4 * 41_943_040_000 / 4 - 36.7e9))
+
+
+def test_weights_that_do_not_fit_leave_nothing():
+    att = Attention(layers=80, kv_heads=8, head_dim=128, kind="gqa")
+    shards = Shards(gpus=1, tensor_parallel=1, memory_bytes=80e9, memory_utilization=0.9, weights_bytes=141.2e9)
+    result = kv_cache(att, 8_000, 1, BF16, 16, shards)
+    assert result.max_sequences == 0 and result.fits is False
+    assert any("weights alone" in w for w in result.warnings)
+
+
+def test_kv_heads_fewer_than_shards_are_replicated():
+    # 8 KV heads on 16 shards: each shard still holds a whole head, 1/8 of the cache, not 1/16.
+    att = Attention(layers=80, kv_heads=8, head_dim=128, kind="gqa")
+    shards = Shards(gpus=16, tensor_parallel=16, memory_bytes=80e9, memory_utilization=0.9, weights_bytes=141.2e9)
+    result = kv_cache(att, 1_000, 1, BF16, 0, shards)
+    assert result.kv_bytes_per_gpu == pytest.approx(327_680 * 1_000 / 8)
