@@ -25,7 +25,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-def build_app() -> typer.Typer:
+def build_app(argv: list[str] | None = None) -> typer.Typer:
     from aistack_cli import commands, runner
 
     app = typer.Typer(name="aistack", help=HELP, rich_markup_mode=None, no_args_is_help=True,
@@ -38,7 +38,7 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Estimate what AI infrastructure costs and does, from cited spec sheets."""
 
-    commands.load_all()
+    commands.load(sys.argv[1:] if argv is None else argv)
     runner.register(app)
     commands.register_plain(app)
     return app
@@ -51,7 +51,7 @@ def _one_line(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("AISTACK_DEBUG") == "1"
     try:
-        app = build_app()
+        app = build_app(argv)
         result = app(args=argv, prog_name="aistack", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
     except AistackError as exc:

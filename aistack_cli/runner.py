@@ -24,7 +24,7 @@ from aistack_cli import units
 from aistack_cli.errors import CheckFailed, InputError
 from aistack_cli.render import Format, Point, Report, render
 
-MAX_POINTS = 1_000_000
+MAX_POINTS = 100_000
 
 
 @dataclass

@@ -19,7 +19,7 @@ def test_json_contract(cli):
     doc = run.json()
     assert list(doc)[:4] == ["schema_version", "aistack", "command", "inputs"]
     assert doc["schema_version"] == 1 and doc["command"] == "kv-cache"
-    assert doc["inputs"]["gpu"] == "h100-sxm" and doc["inputs"]["memory_bytes_per_gpu"] == 80e9
+    assert doc["inputs"]["gpu"] == "h100-sxm" and doc["inputs"]["memory_bytes_per_gpu"] == 81559 * 2**20
     assert doc["results"]["kv_bytes_per_token"] == 327_680
     assert doc["results"]["max_sequences"] == 3 and doc["results"]["fits"] is True
     assert isinstance(doc["assumptions"], list) and isinstance(doc["warnings"], list)
