@@ -86,3 +86,17 @@ def test_references_resolve():
 
 def test_aliases_resolve_case_insensitively():
     assert BUNDLED.resolve("accelerator", "H100") == "h100-sxm"
+
+
+def test_superchips_record_per_gpu_figures_below_the_package():
+    # GB200/GB300 sheets are per GPU: each per-GPU peak times the GPUs in the package must give
+    # the package's published peak, and so stay below it (a package figure typed as per-GPU fails).
+    superchips = [BUNDLED.get("accelerator", i) for i in BUNDLED.ids("accelerator")]
+    superchips = [g for g in superchips if g.gpus_per_package > 1]
+    assert {g.id for g in superchips} >= {"gb200", "gb300"}
+    for gpu in superchips:
+        assert gpu.package_dense_flop_per_s, gpu.id
+        for precision, package_peak in gpu.package_dense_flop_per_s.items():
+            per_gpu = gpu.dense_flop_per_s[precision]
+            assert per_gpu < package_peak
+            assert per_gpu * gpu.gpus_per_package == pytest.approx(package_peak, rel=0.01), (gpu.id, precision)

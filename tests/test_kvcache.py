@@ -84,3 +84,20 @@ def test_kv_heads_fewer_than_shards_are_replicated():
     shards = Shards(gpus=16, tensor_parallel=16, memory_bytes=80e9, memory_utilization=0.9, weights_bytes=141.2e9)
     result = kv_cache(att, 1_000, 1, BF16, 0, shards)
     assert result.kv_bytes_per_gpu == pytest.approx(327_680 * 1_000 / 8)
+
+
+@pytest.mark.parametrize("model, context, expected_per_token, expected_per_sequence", [
+    # Same derivations as above, now read from the bundled sheets through the CLI.
+    ("llama-3.1-70b", "8k", 327_680, 327_680 * 8_000),
+    ("deepseek-v3", "8k", 70_272, 70_272 * 8_000),
+    ("falcon-7b", "2k", 8_192, 8_192 * 2_000),
+    ("gemma-2-9b", "8k", 344_064, 344_064 * 8_000 // 42 * 21 + 344_064 // 42 * 21 * 4_096),
+    ("gemma-3-27b", "32Ki", 507_904, 3_120_562_176),
+    ("llama-3.1-405b", "8k", 516_096, 516_096 * 8_000),  # 126 layers, 8 KV heads (not 16)
+])
+def test_catalog_models_through_the_cli(cli, model, context, expected_per_token, expected_per_sequence):
+    run = cli("kv-cache", "--model", model, "--context", context, "--block-size", "0", "--format", "json")
+    assert run.code == 0, run.err
+    results = run.json()["results"]
+    assert results["kv_bytes_per_token"] == expected_per_token
+    assert results["kv_bytes_per_sequence"] == expected_per_sequence

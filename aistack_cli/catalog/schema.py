@@ -93,7 +93,10 @@ class ScaleUp(Sourced):
 
 
 class Package(Sourced):
+    """A package (superchip) holding several GPUs; the sheet's other figures are per GPU."""
+
     gpus: int = Field(ge=1)
+    dense: dict[Literal[PRECISIONS], FlopPerS] = {}  # type: ignore[valid-type]
 
 
 class Price(Sourced):
@@ -129,6 +132,7 @@ class Accelerator(SheetBase):
             "scale_up_bandwidth_bytes_per_s": self.scale_up.bandwidth_per_direction if self.scale_up else None,
             "scale_up_domain": self.scale_up.domain if self.scale_up else 1,
             "gpus_per_package": self.package.gpus if self.package else 1,
+            "package_dense_flop_per_s": dict(self.package.dense) if self.package else {},
             "price_usd_per_hour": self.price.usd_per_hour if self.price else None,
             "price_as_of": self.price.as_of if self.price else None,
             "sources": _sources(self, "release", "compute", "memory", "power", "scale_up", "package", "price"),

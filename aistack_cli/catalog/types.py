@@ -24,6 +24,7 @@ class Accelerator:
     scale_up_bandwidth_bytes_per_s: float | None
     scale_up_domain: int
     gpus_per_package: int
+    package_dense_flop_per_s: dict[str, float]
     price_usd_per_hour: float | None
     price_as_of: str | None
     sources: dict[str, str]
