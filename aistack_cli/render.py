@@ -169,9 +169,9 @@ def _unit_of(key: str) -> str:
                 return unit + "/s"
             if unit != "tokens":
                 return unit
-    for unit in ("usd", "wh", "w", "kg", "l", "mm2", "mm", "cm2"):
+    for unit in ("usd", "wh", "w", "watts", "kg", "l", "mm2", "mm", "cm2"):
         if unit in words:
-            return unit
+            return "w" if unit == "watts" else unit
     if key.endswith(("_fraction", "_utilization", "_yield")) or key in ("mfu", "mbu", "efficiency", "goodput", "load"):
         return "%"
     if words[-1] == "s":
@@ -189,7 +189,7 @@ UNIT_FORMATS = {
     "usd": units.format_usd,
     "wh": lambda v: units.format_si(v, "Wh"),
     "w": lambda v: units.format_si(v, "W"),
-    "kg": lambda v: f"{v / 1000:,.4g} t" if abs(v) >= 1000 else f"{v:,.4g} kg",
+    "kg": lambda v: units.format_si(v / 1000, "t") if abs(v) >= 1000 else f"{v:,.4g} kg",
     "l": lambda v: units.format_si(v, "L"),
     "mm2": lambda v: f"{v:,.4g} mm²",
     "mm": lambda v: f"{v:,.4g} mm",
@@ -211,9 +211,10 @@ def humanize(key: str, value) -> str:
         return ", ".join(humanize("", v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k}: {humanize(key, v)}" for k, v in value.items())
-    if key.endswith("year"):
+    unit = _unit_of(key)
+    if key.endswith("year") and not unit:
         return str(value)
-    formatter = UNIT_FORMATS.get(_unit_of(key))
+    formatter = UNIT_FORMATS.get(unit)
     return formatter(value) if formatter else units.format_count(value)
 
 
