@@ -161,6 +161,10 @@ def _csv_value(value):
 def _unit_of(key: str) -> str:
     """The unit a key carries (names end in, or contain, their unit: ``kv_bytes_per_token``)."""
     words = key.split("_")
+    if key.endswith(("_fraction", "_utilization", "_yield")) or key in ("mfu", "mbu", "efficiency", "goodput", "load"):
+        return "%"
+    if "hours" in words:
+        return "h"
     rate = "per" in words and words[words.index("per") + 1:words.index("per") + 2] == ["s"]
     for unit in ("bytes", "flop", "tokens"):
         if unit in words:
@@ -172,8 +176,6 @@ def _unit_of(key: str) -> str:
     for unit in ("usd", "wh", "w", "watts", "kg", "l", "mm2", "mm", "cm2"):
         if unit in words:
             return "w" if unit == "watts" else unit
-    if key.endswith(("_fraction", "_utilization", "_yield")) or key in ("mfu", "mbu", "efficiency", "goodput", "load"):
-        return "%"
     if words[-1] == "s":
         return "s"
     return "/s" if rate else ""
@@ -195,6 +197,7 @@ UNIT_FORMATS = {
     "mm": lambda v: f"{v:,.4g} mm",
     "cm2": lambda v: f"{v:.4g} /cm²",
     "%": lambda v: f"{v:.1%}",
+    "h": lambda v: units.format_si(v, "", digits=4).replace(" ", "") + " h",
     "s": units.format_duration,
 }
 

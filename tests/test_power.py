@@ -153,7 +153,7 @@ LOADS = st.floats(0.01, 1.0)
 def test_facility_never_below_it_and_all_finite(gpus, system, load, fabric, site):
     r = cluster_power(gpus, system, load, fabric, site)
     assert r.facility_power_w >= r.it_power_w and r.facility_power_peak_w >= r.it_power_peak_w
-    assert r.it_power_peak_w >= r.it_power_w
+    assert r.it_power_peak_w >= r.it_power_w * (1 - 1e-12)  # equal at load 1, up to rounding
     assert r.racks >= 1 and r.gpus_installed >= gpus
     numbers = [v for k, v in vars(r).items() if isinstance(v, (int, float))]
     assert all(math.isfinite(v) for v in numbers)

@@ -7,6 +7,7 @@ import importlib
 # Calculator modules; the subcommand is the module name with dashes (kv_cache -> kv-cache).
 CALCULATORS = (
     "kv_cache",
+    "train_cost",
     "cluster_power",
 )
 
