@@ -194,6 +194,7 @@ def _geometric(name: str, start_text: str, stop_text: str, factor_text: str) -> 
     except ValueError:
         raise InputError(f"--{_flag(name)}: a range is start:stop:factor such as 1k:16k:2, "
                          f"got {start_text}:{stop_text}:{factor_text}") from None
+    start_unit, stop_unit = start_unit or stop_unit, stop_unit or start_unit  # 8:8GiB:2 is 8B:8GiB:2
     if start_unit != stop_unit:
         raise InputError(f"--{_flag(name)}: range ends have different units ({start_text}, {stop_text})")
     if not (math.isfinite(factor) and factor > 1 and 0 < start <= stop and math.isfinite(stop)):

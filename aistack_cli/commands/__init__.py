@@ -9,6 +9,7 @@ CALCULATORS = (
     "kv_cache",
     "train_cost",
     "cluster_power",
+    "allreduce_time",
 )
 
 
