@@ -176,9 +176,9 @@ def _unit_of(key: str) -> str:
     for unit in ("usd", "wh", "w", "watts", "kg", "l", "mm2", "mm", "cm2"):
         if unit in words:
             return "w" if unit == "watts" else unit
-    if words[-1] == "s":
-        return "s"
-    return "/s" if rate else ""
+    if rate:
+        return "/s"
+    return "s" if words[-1] == "s" else ""
 
 
 UNIT_FORMATS = {
@@ -268,7 +268,7 @@ def _sweep_table(report: Report, Table, box):
     for key in report.swept:
         table.add_column(key, style="cyan", no_wrap=True)
     for key in keys:
-        table.add_column(key, justify="right")
+        table.add_column(key, justify="right", overflow="fold")
     for point in report.points:
         cells = [humanize(k, point.inputs.get(k)) for k in report.swept]
         cells += [humanize(k, point.results.get(k)) for k in keys]

@@ -324,7 +324,7 @@ def execute(calc: Calculator, ctx: typer.Context, options: dict, common: dict) -
         computed.sort(key=lambda p: (p.results.get(calc.sort_by) is None, p.results.get(calc.sort_by) or 0))
     if checks:
         _validate_check_keys(checks, computed[0])
-    report = Report(command=calc.name, points=computed, swept=_varying_inputs(computed),
+    report = Report(command=calc.name, points=computed, swept=_swept_inputs(computed, swept_options),
                     columns=calc.columns, explain=common.get("explain", False),
                     quiet=common.get("quiet", False))
     sys.stdout.write(render(report, common.get("format") or Format.table) + "\n")
@@ -333,8 +333,11 @@ def execute(calc: Calculator, ctx: typer.Context, options: dict, common: dict) -
         raise CheckFailed("\n".join(failures))
 
 
-def _varying_inputs(computed: list[Point]) -> list[str]:
+def _swept_inputs(computed: list[Point], options: list[str]) -> list[str]:
+    """Input keys that vary between points: first those of options the user swept
+    (``context`` -> ``context_tokens``), then up to four that moved with them (``gpus``)."""
     if len(computed) < 2:
         return []
-    keys = list(computed[0].inputs)
-    return [k for k in keys if len({repr(p.inputs.get(k)) for p in computed}) > 1]
+    varying = [k for k in computed[0].inputs if len({repr(p.inputs.get(k)) for p in computed}) > 1]
+    chosen = [k for k in varying if any(k == o or k.startswith(o + "_") for o in options)]
+    return chosen + [k for k in varying if k not in chosen][:4]  # a few derived inputs that moved too

@@ -8,6 +8,7 @@ import importlib
 CALCULATORS = (
     "kv_cache",
     "train_cost",
+    "inference_throughput",
     "cluster_power",
     "allreduce_time",
 )
