@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from aistack_cli.calc.training import (Cluster, Device, Failures, Memory, Power, Shape, activation_bytes,
                                        attention_flop_per_token, checkpoint_interval_s, gpus_for_target,
-                                       host_w_per_gpu, lost_fraction, memory_per_gpu_bytes, model_state_bytes,
-                                       smallest_fitting_layout, total_flop, train_cost, wall_clock_s)
+                                       default_layout, host_w_per_gpu, lost_fraction, memory_per_gpu_bytes,
+                                       model_state_bytes, smallest_fitting_layout, total_flop, train_cost,
+                                       wall_clock_s)
 from aistack_cli.errors import InputError
 from conftest import assert_usage_error
 
@@ -150,6 +151,24 @@ def test_llama_3_layout_just_fits_and_is_the_one_suggested():
     assert smallest_fitting_layout(LLAMA_405B, 8192, Memory(), 16_384, H100.memory_bytes, 8) == (8, 16)
 
 
+def test_layout_search_rounds_a_solved_count_and_respects_the_heads():
+    # 60 days solve to 18,517 GPUs (see the --target-days CLI test): odd, so no tp·pp > 1 splits it,
+    # and tp 1 · pp 1 needs 2 TiB. Rounded up per layout, tp 8 · pp 16 fits as on 16,384 GPUs.
+    assert smallest_fitting_layout(LLAMA_405B, 8192, Memory(), 18_517, H100.memory_bytes) is None
+    assert smallest_fitting_layout(LLAMA_405B, 8192, Memory(), 18_517, H100.memory_bytes, round_up=True) == (8, 16)
+    target = Cluster(0.4, target_s=60 * 86400)
+    assert default_layout(LLAMA_405B, 15.6e12, 8192, H100, target, Memory()) == (8, 16)
+    # 30B parameters on 8 GPUs, ZeRO-0: 16 B * 30e9 = 480 GB; 4 ranks hold 120 GB each, 8 ranks
+    # 60 GB + activations 12 * 1024 * 768 / tp * 34 B (tens of MB) each. With 16 heads that is
+    # tp 8 · pp 1; 12 heads do not split over 8, so tp 4 · pp 2.
+    shape = Shape(30e9, 30e9, layers=12, hidden_size=768, heads=16, head_dim=48)
+    assert smallest_fitting_layout(shape, 1024, Memory(zero=0), 8, H100.memory_bytes) == (8, 1)
+    shape = Shape(30e9, 30e9, layers=12, hidden_size=768, heads=12, head_dim=64)
+    assert smallest_fitting_layout(shape, 1024, Memory(zero=0), 8, H100.memory_bytes) == (4, 2)
+    # Without the architecture there is no memory to check, so no layout is chosen.
+    assert default_layout(Shape(7e9, 7e9), 1e12, 2048, H100, Cluster(0.4, gpus=8), Memory()) is None
+
+
 def test_no_fit_warns_by_how_much():
     result = train_cost(LLAMA_405B, 15.6e12, 8192, H100, Cluster(0.4, gpus=16_384))
     assert result.fits is False
@@ -209,8 +228,47 @@ def test_done_example_table_reads_at_a_glance(cli):
     for fragment in ("67.8 days", "$66.4M", "GWh", "GiB", "3.8e+25 FLOP",
                      "assumption: MFU 40% of the dense bf16 peak (default)",
                      "assumption: price $2.49 per GPU-hour", "as of 2026-01",
-                     "warning: does not fit", "--tp 8 --pp 16 would fit"):
+                     "assumption: tp 8 · pp 16: the smallest tensor×pipeline layout that fits"):
         assert fragment in run.out, fragment
+    assert "does not fit" not in run.out
+
+
+def test_done_example_chooses_the_smallest_layout_that_fits(cli):
+    # Llama 3's own layout (arXiv 2407.21783 Table 4); memory hand-checked in
+    # test_llama_3_layout_just_fits_and_is_the_one_suggested: 84.86 GB of 85.52 GB.
+    doc = cli(*DONE, "--format", "json").json()
+    assert (doc["inputs"]["tp"], doc["inputs"]["pp"], doc["inputs"]["dp"]) == (8, 16, 128)
+    assert doc["results"]["fits"] is True
+    assert doc["results"]["memory_per_gpu_bytes"] == pytest.approx(84_855_258_383, rel=1e-9)
+    assert any(a.startswith("tp 8 · pp 16: the smallest tensor×pipeline layout that fits") and "--tp/--pp" in a
+               for a in doc["assumptions"])
+    assert not any("does not fit" in w for w in doc["warnings"])
+    # The layout changes memory only: wall-clock is the same as with an explicit tp 1 · pp 1.
+    explicit = cli(*DONE, "--tp", "1", "--pp", "1", "--format", "json").json()
+    assert doc["results"]["wall_clock_s"] == explicit["results"]["wall_clock_s"]
+
+
+def test_explicit_tp_1_pp_1_still_does_not_fit_and_hints(cli):
+    doc = cli(*DONE, "--tp", "1", "--pp", "1", "--format", "json").json()
+    assert (doc["inputs"]["tp"], doc["inputs"]["pp"], doc["inputs"]["dp"]) == (1, 1, 16_384)
+    assert doc["results"]["fits"] is False
+    assert any("does not fit" in w and "--tp 8 --pp 16 would fit" in w for w in doc["warnings"])
+    assert not any("smallest tensor×pipeline" in a for a in doc["assumptions"])
+
+
+@pytest.mark.parametrize("extra, layout", [(["--tp", "8"], (8, 1)), (["--pp", "16"], (1, 16)),
+                                           (["--dp", "16384"], (1, 1))])
+def test_one_layout_flag_keeps_the_others_at_1(cli, extra, layout):
+    doc = cli(*DONE, *extra, "--format", "json").json()
+    assert (doc["inputs"]["tp"], doc["inputs"]["pp"]) == layout
+    assert doc["results"]["fits"] is False
+
+
+def test_nothing_fits_keeps_tp_1_pp_1_and_warns(cli):
+    # 405B on 8 GPUs: weights and gradients alone are 4 B * 405.9e9 / 8 = 203 GB per GPU at best.
+    doc = cli(*LLAMA, "--gpu", "h100-sxm", "--gpus", "8", "--format", "json").json()
+    assert (doc["inputs"]["tp"], doc["inputs"]["pp"]) == (1, 1)
+    assert any("no tp (within the scale-up domain) x pp layout fits" in w for w in doc["warnings"])
 
 
 def test_done_example_json(cli):
@@ -253,6 +311,14 @@ def test_target_days_reports_the_solved_count(cli):
     assert solved == 18_560
     assert doc["results"]["wall_clock_s"] <= 60 * 86400
     assert any("tokens 15.6T from the llama-3.1-405b sheet" in a for a in doc["assumptions"])
+
+
+def test_target_days_chooses_the_layout_after_solving(cli):
+    # Without --tp/--pp the 18,517 solved GPUs get tp 8 · pp 16 and the same rounding to 18,560.
+    doc = cli("train-cost", "--model", "llama-3.1-405b", "--gpu", "h100-sxm", "--target-days", "60",
+              "--format", "json").json()
+    assert (doc["inputs"]["tp"], doc["inputs"]["pp"]) == (8, 16)
+    assert doc["results"]["gpus_solved"] == 18_560 and doc["results"]["fits"] is True
 
 
 def test_goodput_and_failure_model(cli):

@@ -498,21 +498,44 @@ def memory_per_gpu_bytes(shape: Shape, seq_len: int, memory: Memory, tp: int, pp
 
 
 def smallest_fitting_layout(shape: Shape, seq_len: int, memory: Memory, gpus: int, capacity_bytes: float,
-                            max_tp: int = 8) -> tuple[int, int] | None:
-    """Fewest model-parallel ranks tp·pp (powers of two, tp ≤ ``max_tp``, pp ≤ layers) that fit.
+                            max_tp: int = 8, round_up: bool = False) -> tuple[int, int] | None:
+    """Fewest model-parallel ranks tp·pp (powers of two, tp ≤ ``max_tp`` dividing the heads, pp ≤ layers) that fit.
 
-    Ties go to the larger tp, which keeps the pipeline shorter. None when nothing fits.
+    Ties go to the larger tp, which keeps the pipeline shorter. The GPU count must split into tp·pp
+    groups, unless ``round_up`` (a solved count, later rounded up to a multiple of tp·pp). None when
+    nothing fits.
     """
     best = None
     for tp in _powers_of_two(min(max_tp, gpus)):
+        if shape.heads % tp:
+            continue
         for pp in _powers_of_two(min(shape.layers, gpus // tp)):
-            if gpus % (tp * pp):
-                continue
-            if memory_per_gpu_bytes(shape, seq_len, memory, tp, pp, gpus // (tp * pp)) <= capacity_bytes:
+            dp = _data_parallel(gpus, tp * pp, round_up)
+            if dp and memory_per_gpu_bytes(shape, seq_len, memory, tp, pp, dp) <= capacity_bytes:
                 key = (tp * pp, -tp)
                 best = min(best, (key, (tp, pp))) if best else (key, (tp, pp))
                 break
     return best[1] if best else None
+
+
+def default_layout(shape: Shape, tokens: float, seq_len: int, device: Device, cluster: Cluster,
+                   memory: Memory) -> tuple[int, int] | None:
+    """The smallest fitting tp×pp for the run's GPU count: given, or solved from the target (before rounding)."""
+    if not shape.has_architecture:
+        return None
+    gpus = cluster.gpus
+    if gpus is None:
+        flop = total_flop(shape.params_active, tokens)
+        gpus = gpus_for_target(flop, cluster.target_s, device.peak_flop_per_s, cluster.mfu)
+    return smallest_fitting_layout(shape, seq_len, memory, gpus, device.memory_bytes,
+                                   min(8, device.scale_up_domain), round_up=cluster.gpus is None)
+
+
+def _data_parallel(gpus: int, ranks: int, round_up: bool) -> int | None:
+    """Data-parallel size for ``ranks`` model-parallel ranks; None when the count does not split."""
+    if round_up:
+        return math.ceil(gpus / ranks)
+    return None if gpus % ranks else gpus // ranks
 
 
 def _powers_of_two(limit: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
@@ -9,7 +10,7 @@ import typer
 from aistack_cli import units
 from aistack_cli.calc.common import result_values
 from aistack_cli.calc.training import (RECOMPUTE, Cluster, Device, Failures, Memory, Power, Shape,
-                                       human_count, train_cost as compute)
+                                       default_layout, human_count, train_cost as compute)
 from aistack_cli.commands.common import accelerator_precision, optional_int
 from aistack_cli.commands.common import precision as parse_precision
 from aistack_cli.errors import InputError
@@ -68,8 +69,8 @@ def train_cost(
     carbon_intensity: Annotated[Text, typer.Option(help="Grid g CO2 per kWh (default 481, world 2023).")] = None,
     gpu_power_fraction: Annotated[Text, typer.Option(help="Average draw / rated power (default 0.76).")] = None,
     system: Annotated[Text, typer.Option(help="System sheet for host power, e.g. dgx-h100.")] = None,
-    tp: Annotated[Text, typer.Option(help="Tensor-parallel size (default 1).")] = None,
-    pp: Annotated[Text, typer.Option(help="Pipeline-parallel stages (default 1).")] = None,
+    tp: Annotated[Text, typer.Option(help="Tensor-parallel size (default: the smallest tp×pp that fits; 1 if --pp or --dp is given).")] = None,
+    pp: Annotated[Text, typer.Option(help="Pipeline-parallel stages (default: the smallest tp×pp that fits; 1 if --tp or --dp is given).")] = None,
     dp: Annotated[Text, typer.Option(help="Data-parallel size (default: gpus / (tp·pp)).")] = None,
     zero: Annotated[Text, typer.Option(help="ZeRO stage 0-3 (default 1: optimizer sharded).")] = None,
     micro_batch: Annotated[Text, typer.Option(help="Sequences per micro-batch (default 1).")] = None,
@@ -197,13 +198,13 @@ def _run(catalog, opts: dict, shape: Shape, inputs: dict, notes: _Notes):
     price = _price(opts["price_per_gpu_hour"], accelerator, notes)
     device = Device(accelerator.id, peak, accelerator.memory_bytes, accelerator.tdp_w, price,
                     accelerator.scale_up_domain)
-    cluster, parallel_inputs = _cluster(opts, shape, mfu)
     memory = _memory(opts, prec)
+    cluster = _layout(opts, shape, inputs, device, _cluster(opts, shape, mfu), memory, notes)
     power, power_inputs = _power(catalog, opts, accelerator, notes)
     failures, failure_inputs = _failures(opts, notes)
     inputs.update({"gpu": accelerator.id, "precision": prec, "peak_flop_per_s": peak,
                    "memory_bytes_per_gpu": accelerator.memory_bytes, "tdp_w": accelerator.tdp_w,
-                   **parallel_inputs, "mfu": mfu, "price_usd_per_hour": price, **power_inputs,
+                   **_parallel_inputs(cluster), "mfu": mfu, "price_usd_per_hour": price, **power_inputs,
                    "zero": memory.zero, "recompute": memory.recompute, "micro_batch": memory.micro_batch,
                    **failure_inputs})
     return device, cluster, memory, power, failures
@@ -223,7 +224,7 @@ def _price(text: str | None, accelerator, notes: _Notes) -> float | None:
     return accelerator.price_usd_per_hour
 
 
-def _cluster(opts: dict, shape: Shape, mfu: float) -> tuple[Cluster, dict]:
+def _cluster(opts: dict, shape: Shape, mfu: float) -> Cluster:
     tp = optional_int(opts["tp"], "--tp") or 1
     pp = optional_int(opts["pp"], "--pp") or 1
     dp = optional_int(opts["dp"], "--dp")
@@ -234,10 +235,29 @@ def _cluster(opts: dict, shape: Shape, mfu: float) -> tuple[Cluster, dict]:
             if opts[name] is not None:
                 raise InputError(f"--{name}: give either --target-days (to solve for the GPU count) or --{name}")
         target = units.positive(_days(opts["target_days"]), "seconds", "--target-days")
-        return Cluster(mfu, None, target, tp, pp), {"gpus": None, "target_wall_clock_s": target,
-                                                    "tp": tp, "pp": pp, "dp": None}
-    gpus = _gpu_count(opts["gpus"], tp, pp, dp)
-    return Cluster(mfu, gpus, None, tp, pp), {"gpus": gpus, "tp": tp, "pp": pp, "dp": gpus // (tp * pp)}
+        return Cluster(mfu, None, target, tp, pp)
+    return Cluster(mfu, _gpu_count(opts["gpus"], tp, pp, dp), None, tp, pp)
+
+
+def _layout(opts: dict, shape: Shape, inputs: dict, device: Device, cluster: Cluster, memory: Memory,
+            notes: _Notes) -> Cluster:
+    """Without --tp, --pp and --dp: the smallest tp×pp that fits in memory (else tp 1 · pp 1 and a warning)."""
+    if any(opts[n] is not None for n in ("tp", "pp", "dp")):
+        return cluster
+    layout = default_layout(shape, inputs["tokens"], inputs["seq_len"], device, cluster, memory)
+    if layout is None:
+        return cluster
+    tp, pp = layout
+    notes.assumptions.append(f"tp {tp} · pp {pp}: the smallest tensor×pipeline layout that fits (powers of two, "
+                             f"tp ≤ {min(8, device.scale_up_domain)}; give --tp/--pp to set your own)")
+    return replace(cluster, tp=tp, pp=pp)
+
+
+def _parallel_inputs(cluster: Cluster) -> dict:
+    if cluster.gpus is None:
+        return {"gpus": None, "target_wall_clock_s": cluster.target_s, "tp": cluster.tp, "pp": cluster.pp,
+                "dp": None}
+    return {"gpus": cluster.gpus, "tp": cluster.tp, "pp": cluster.pp, "dp": cluster.gpus // (cluster.tp * cluster.pp)}
 
 
 def _days(text: str) -> str:
