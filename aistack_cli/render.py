@@ -184,7 +184,7 @@ def _unit_of(key: str) -> str:
 UNIT_FORMATS = {
     "bytes/s": lambda v: units.format_si(v, "B/s"),
     "flop/s": lambda v: units.format_si(v, "FLOP/s"),
-    "tokens/s": lambda v: f"{v:,.4g} tokens/s",
+    "tokens/s": lambda v: f"{units.format_si(v, '', 4).replace(' ', '')} tokens/s",
     "/s": lambda v: f"{v:,.4g}/s",
     "bytes": units.format_bytes,
     "flop": lambda v: f"{v:.3g} FLOP",
@@ -251,13 +251,14 @@ def _single_table(report: Report, Table, box):
     table.add_column("quantity", style="cyan", no_wrap=True)
     table.add_column("value", justify="right")
     table.add_column("", style="dim")
+    # Values not computed for this input (None) are left out of the table; JSON keeps them as null.
     for key, value in point.inputs.items():
-        if isinstance(value, dict) and key == "sources":
-            continue
-        table.add_row(key, humanize(key, value), "input")
+        if value is not None and key != "sources":
+            table.add_row(key, humanize(key, value), "input")
     table.add_section()
     for key, value in point.results.items():
-        table.add_row(key, humanize(key, value), "")
+        if value is not None:
+            table.add_row(key, humanize(key, value), "")
     return table
 
 

@@ -222,7 +222,10 @@ def format_si(value: float, unit: str, digits: int = 4) -> str:
 
 
 def format_count(value: float) -> str:
-    """Whole numbers with separators, large counts in scientific notation."""
+    """Counts as model cards write them: ``16,384``, ``405.9B``, ``15.6T``; ``3.1e+18`` beyond."""
+    for factor, suffix in [(1e12, "T"), (1e9, "B")]:
+        if 1e15 > abs(value) >= factor:
+            return f"{value / factor:.4g}{suffix}"
     if float(value).is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
     if abs(value) >= 1e6:
