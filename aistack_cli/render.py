@@ -72,7 +72,7 @@ def document(report: Report) -> dict:
     if report.quiet:
         if len(points) == 1:
             return _clean(points[0].results)
-        return {"rows": [_clean(p.results) for p in points]}
+        return {"rows": [_clean(_swept_row(report, p)) for p in points]}
     if len(points) == 1:
         point = points[0]
         body = {"inputs": point.inputs, "results": point.results,
@@ -90,6 +90,11 @@ def document(report: Report) -> dict:
     warnings = _unique(w for p in points for w in p.warnings)
     return _clean({**head, "swept": report.swept, "rows": rows,
                    "assumptions": assumptions, "warnings": warnings})
+
+
+def _swept_row(report: Report, point: Point) -> dict:
+    """A quiet row: the swept inputs that tell rows apart, then the results."""
+    return {**{k: point.inputs.get(k) for k in report.swept}, **point.results}
 
 
 def render_json(report: Report) -> str:
@@ -130,9 +135,11 @@ def csv_rows(report: Report) -> list[dict]:
     rows = []
     for point in report.points:
         flat: dict = {}
-        if not report.quiet:
+        if report.quiet:
+            _flatten("", _clean(_swept_row(report, point)), flat)
+        else:
             _flatten("", _clean(point.inputs), flat)
-        _flatten("", _clean(point.results), flat)
+            _flatten("", _clean(point.results), flat)
         rows.append(flat)
     return rows
 
@@ -264,6 +271,7 @@ def _single_table(report: Report, Table, box):
 
 def _sweep_table(report: Report, Table, box):
     keys = report.columns or list(report.points[0].results)
+    keys = [k for k in keys if any(p.results.get(k) is not None for p in report.points)]
     table = Table(title=f"aistack {report.command} — {len(report.points)} points",
                   box=box.SIMPLE_HEAD, title_justify="left")
     for key in report.swept:

@@ -205,10 +205,12 @@ def format_duration(seconds: float) -> str:
 
 
 def format_usd(value: float) -> str:
-    """``$1.23M``, ``$4.56``, ``$0.0123``."""
-    for factor, suffix in [(1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")]:
+    """``$1.23M``, ``$16,988``, ``$4.56``, ``$0.0123``."""
+    for factor, suffix in [(1e12, "T"), (1e9, "B"), (1e6, "M")]:
         if abs(value) >= factor:
-            return f"${value / factor:,.3g}{suffix}"
+            return f"${value / factor:,.4g}{suffix}"
+    if abs(value) >= 1e3:
+        return f"${value:,.0f}"
     return f"${value:,.4g}" if abs(value) < 1 else f"${value:,.2f}"
 
 

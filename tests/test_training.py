@@ -225,7 +225,7 @@ def test_higher_mtbf_never_lowers_goodput(mtbf_a, mtbf_b, gpus, checkpoint_s, re
 def test_done_example_table_reads_at_a_glance(cli):
     run = cli(*DONE)
     assert run.code == 0, run.err
-    for fragment in ("67.8 days", "$66.4M", "GWh", "GiB", "3.8e+25 FLOP",
+    for fragment in ("67.8 days", "$66.39M", "GWh", "GiB", "3.8e+25 FLOP",
                      "assumption: MFU 40% of the dense bf16 peak (default)",
                      "assumption: price $2.49 per GPU-hour", "as of 2026-01",
                      "assumption: tp 8 · pp 16: the smallest tensor×pipeline layout that fits"):

@@ -11,6 +11,7 @@ CALCULATORS = (
     "inference_throughput",
     "cluster_power",
     "allreduce_time",
+    "fab_cost",
 )
 
 
