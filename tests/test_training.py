@@ -2,7 +2,6 @@
 
 import csv
 import io
-import json
 import math
 import tomllib
 from pathlib import Path
@@ -21,7 +20,6 @@ from aistack_cli.errors import InputError
 from conftest import assert_usage_error
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCES = ROOT / "benchmarks" / "references" / "train-cost.yaml"
 
 # Llama 3.1 405B from its config: 126 layers, width 16,384, 128 heads of 128; 405.9B parameters.
 LLAMA_405B = Shape(405.9e9, 405.9e9, layers=126, hidden_size=16_384, heads=128, head_dim=128)
@@ -394,30 +392,3 @@ def test_bad_quantity_names_the_flag(cli):
 ])
 def test_missing_or_inconsistent_inputs(cli, args, fragments):
     assert_usage_error(cli(*args), *fragments)
-
-
-# ---- published runs (benchmarks/references/train-cost.yaml) -------------------------------------
-
-def _cases():
-    return yaml.safe_load(REFERENCES.read_text(encoding="utf-8"))
-
-
-def test_reference_file_is_complete():
-    cases = _cases()
-    assert len(cases) >= 6
-    for case in cases:
-        assert set(case) >= {"id", "command", "args", "key", "published", "tolerance", "source", "includes"}
-        assert case["command"] == "train-cost"
-        assert isinstance(case["published"], (int, float)) and case["published"] > 0
-        assert 0 < case["tolerance"] <= 0.25
-        assert "--mfu" not in case["args"]  # one default MFU for every case, never fitted
-    assert len({c["id"] for c in cases}) == len(cases)
-
-
-@pytest.mark.parametrize("case", _cases(), ids=lambda c: c["id"])
-def test_published_training_runs(cli, case):
-    run = cli(case["command"], *map(str, case["args"]), "--format", "json")
-    assert run.code == 0, run.err
-    value = json.loads(run.out)["results"][case["key"]]
-    error = (value - case["published"]) / case["published"]
-    assert abs(error) <= case["tolerance"], f"{case['id']}: {value:.4g} vs {case['published']:.4g} ({error:+.1%})"
