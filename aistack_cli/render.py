@@ -165,7 +165,7 @@ def _csv_value(value):
 
 # ---- human units ------------------------------------------------------------------------
 
-def _unit_of(key: str) -> str:
+def unit_of(key: str) -> str:
     """The unit a key carries (names end in, or contain, their unit: ``kv_bytes_per_token``)."""
     words = key.split("_")
     if key.endswith(("_fraction", "_utilization", "_yield")) or key in ("mfu", "mbu", "efficiency", "goodput", "load"):
@@ -221,7 +221,7 @@ def humanize(key: str, value) -> str:
         return ", ".join(humanize("", v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k}: {humanize(key, v)}" for k, v in value.items())
-    unit = _unit_of(key)
+    unit = unit_of(key)
     if key.endswith("year") and not unit:
         return str(value)
     formatter = UNIT_FORMATS.get(unit)

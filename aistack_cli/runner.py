@@ -22,7 +22,7 @@ import typer
 
 from aistack_cli import units
 from aistack_cli.errors import CheckFailed, InputError
-from aistack_cli.render import Format, Point, Report, render
+from aistack_cli.render import Format, Point, Report, render, unit_of
 
 MAX_POINTS = 100_000
 
@@ -240,11 +240,11 @@ def points(options: dict) -> tuple[list[dict], list[str]]:
 # ---- checks ------------------------------------------------------------------------------
 
 _CHECK = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(\S.*?)\s*$")
-_DIMENSION_BY_SUFFIX = [
-    ("_bytes_per_s", "bytes_per_s"), ("_flop_per_s", "flop_per_s"), ("_bytes", "bytes"),
-    ("_flop", "flop"), ("_usd", "usd"), ("_wh", "wh"), ("_w", "watts"), ("_fraction", "fraction"),
-    ("_s", "seconds"), ("_mm2", "mm2"), ("_mm", "mm"),
-]
+# The quantity a check value is read as, from the unit its key carries (render.unit_of).
+_DIMENSION_BY_UNIT = {
+    "bytes": "bytes", "bytes/s": "bytes_per_s", "flop": "flop", "flop/s": "flop_per_s",
+    "usd": "usd", "wh": "wh", "w": "watts", "%": "fraction", "s": "seconds", "mm2": "mm2", "mm": "mm",
+}
 _COMPARE = {
     "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
@@ -270,7 +270,7 @@ def parse_check(text: str) -> Check:
         if op not in ("==", "!="):
             raise InputError(f"--check: {text!r}: true/false compare only with == or !=")
         return Check(text, key, op, raw.lower() == "true")
-    dimension = next((dim for suffix, dim in _DIMENSION_BY_SUFFIX if key.endswith(suffix)), "count")
+    dimension = _DIMENSION_BY_UNIT.get(unit_of(key), "count")
     try:
         return Check(text, key, op, units.parse(raw, dimension, f"--check {key}"))
     except InputError:

@@ -140,3 +140,45 @@ def test_version_and_module_entry_point():
 def test_unknown_id_suggests_close_matches(cli):
     run = cli("kv-cache", "--model", "lama-3.1-70b")
     assert_usage_error(run, "did you mean", "llama-3.1-70b")
+
+
+def test_shell_completion_completes_subcommands():
+    import os
+
+    env = {**os.environ, "_AISTACK_COMPLETE": "complete_bash", "COMP_WORDS": "aistack kv-c", "COMP_CWORD": "1"}
+    run = run_subprocess(env=env)
+    assert run.code == 0 and "kv-cache" in run.out.split()
+    assert "_aistack_completion" in run_subprocess("--show-completion", "bash").out
+
+
+def test_piped_tables_are_plain_text():
+    run = run_subprocess(*KV)  # stdout is a pipe here, not a terminal
+    assert run.code == 0 and "\x1b[" not in run.out and "kv_bytes_per_token" in run.out
+
+
+def test_quiet_sweep_rows_keep_the_swept_inputs(cli):
+    run = cli("kv-cache", "--model", "llama-3.1-70b", "--context", "1k,8k", "--format", "json", "--quiet")
+    rows = run.json()["rows"]
+    assert [row["context_tokens"] for row in rows] == [1000, 8000]
+    assert "model" not in rows[0]
+
+
+def test_check_gate_exit_codes(cli):
+    ok = cli(*KV, "--check", "fits == true", "--check", "kv_bytes_per_token < 1MiB", "--format", "json")
+    assert ok.code == 0 and ok.err == ""
+    failed = cli(*KV, "--check", "max_sequences >= 4", "--format", "json")
+    assert failed.code == 1 and failed.err.strip() == "check failed: max_sequences >= 4 (actual 3)"
+    assert failed.json()["results"]["max_sequences"] == 3  # the result is still printed
+    assert_usage_error(cli(*KV, "--check", "bogus_key < 3"), "unknown key", "kv_bytes_per_token")
+    assert_usage_error(cli(*KV, "--check", "fits is great"), "--check")
+
+
+def test_config_file_fills_options_and_command_line_wins(cli, tmp_path):
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('model = "llama-3.1-70b"\ncontext = "8k"\nbatch = [1, 2]\nformat = "json"\n')
+    run = cli("kv-cache", "--config", str(scenario), "--batch", "4")
+    assert run.code == 0, run.err
+    assert run.json()["inputs"]["batch"] == 4 and run.json()["inputs"]["context_tokens"] == 8000
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: llama-3.1-70b\ncontex: 8k\n")
+    assert_usage_error(cli("kv-cache", "--config", str(bad)), "unknown option 'contex'")
