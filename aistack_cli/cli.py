@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # click's usage errors carry exit_code and format_message
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `aistack` or `aistack specs`
+            sys.stdout.write(exc.ctx.get_help() + "\n")
+            return 0
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             if debug:
                 raise

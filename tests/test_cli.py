@@ -182,3 +182,9 @@ def test_config_file_fills_options_and_command_line_wins(cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: llama-3.1-70b\ncontex: 8k\n")
     assert_usage_error(cli("kv-cache", "--config", str(bad)), "unknown option 'contex'")
+
+
+def test_bare_command_prints_help_and_succeeds(cli):
+    run = cli()
+    assert run.code == 0 and run.out.startswith("Usage: aistack") and "kv-cache" in run.out
+    assert cli("specs").code == 0
