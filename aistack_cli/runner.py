@@ -33,17 +33,19 @@ class Calculator:
     help: str
     fn: Callable[..., Point]
     columns: list[str] | None = None  # results a sweep table shows
-    sort_by: str | None = None  # rank sweep rows by this result (ascending, None last)
+    sort_by: str | None = None  # rank rows by this result (ascending, None last) ...
+    rank_over: tuple[str, ...] = ()  # ... when only these options are swept (a comparison)
 
 
 REGISTRY: list[Calculator] = []
 
 
-def calculator(name: str, help: str, columns: list[str] | None = None, sort_by: str | None = None):
+def calculator(name: str, help: str, columns: list[str] | None = None, sort_by: str | None = None,
+               rank_over: tuple[str, ...] = ()):
     """Register ``fn`` as the calculator behind subcommand ``name``."""
 
     def decorate(fn):
-        REGISTRY.append(Calculator(name, help, fn, columns, sort_by))
+        REGISTRY.append(Calculator(name, help, fn, columns, sort_by, rank_over))
         return fn
 
     return decorate
@@ -320,7 +322,7 @@ def execute(calc: Calculator, ctx: typer.Context, options: dict, common: dict) -
     catalog = catalog_module.load(common.get("specs"))
     combos, swept_options = points(options)
     computed = [calc.fn(catalog, **combo) for combo in combos]
-    if calc.sort_by and len(computed) > 1:
+    if calc.sort_by and len(computed) > 1 and set(swept_options) <= set(calc.rank_over):
         computed.sort(key=lambda p: (p.results.get(calc.sort_by) is None, p.results.get(calc.sort_by) or 0))
     if checks:
         _validate_check_keys(checks, computed[0])

@@ -378,3 +378,13 @@ def test_json_run_stays_off_the_heavy_imports():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_gpu_comparisons_are_ranked_but_other_sweeps_keep_their_order(cli):
+    ranked = cli("inference-throughput", "--model", "llama-3.1-70b", "--gpu", "h100-sxm,mi300x",
+                 "--format", "json", "--quiet").json()["rows"]
+    costs = [row["cost_per_million_output_tokens_usd"] for row in ranked]
+    assert costs == sorted(costs)
+    swept = cli("inference-throughput", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--gpus", "4",
+                "--batch", "64,1", "--format", "json", "--quiet").json()["rows"]
+    assert [row["batch"] for row in swept] == [64, 1]

@@ -39,7 +39,7 @@ COLUMNS = ["fits", "ttft_s", "itl_s", "output_tokens_per_s", "cost_per_million_o
 
 @calculator("inference-throughput",
             help="Serving a model: does it fit, TTFT, inter-token latency, tokens/s and cost per million tokens.",
-            columns=COLUMNS, sort_by="cost_per_million_output_tokens_usd")
+            columns=COLUMNS, sort_by="cost_per_million_output_tokens_usd", rank_over=("gpu",))
 def inference_throughput(
     catalog,
     model: Annotated[Text, typer.Option(help="Model id from the catalog, e.g. llama-3.1-70b.")] = None,
