@@ -18,7 +18,7 @@ def _summary(kind: str, sheet: dict) -> str:
     if kind == "accelerator":
         peak = sheet["dense_flop_per_s"].get("bf16") or max(sheet["dense_flop_per_s"].values())
         label = "bf16" if "bf16" in sheet["dense_flop_per_s"] else "peak"
-        return (f"{label} {units.format_si(peak, 'FLOP/s')} dense, {units.format_si(sheet['memory_bytes'], 'B')}, "
+        return (f"{label} {units.format_si(peak, 'FLOP/s')} dense, {units.format_bytes(sheet['memory_bytes'])}, "
                 f"{units.format_si(sheet['memory_bandwidth_bytes_per_s'], 'B/s')}")
     if kind == "interconnect":
         return (f"{units.format_si(sheet['device_bandwidth_bytes_per_s'], 'B/s')} per device per direction, "
