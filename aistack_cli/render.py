@@ -230,10 +230,9 @@ def humanize(key: str, value) -> str:
 
 def render_table(report: Report) -> str:
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(record=True, width=_width(), highlight=False, file=io.StringIO())
+    console = recording_console()
     if len(report.points) == 1:
         console.print(_single_table(report, Table, box))
     else:
@@ -249,6 +248,13 @@ def render_table(report: Report) -> str:
         for line in warnings:
             console.print(f"  [bold]warning:[/bold] {line}", soft_wrap=True)
     return console.export_text(styles=False).rstrip("\n") if not _color() else _ansi(console)
+
+
+def recording_console():
+    """The one console tables are drawn on: records into a string at the terminal's width."""
+    from rich.console import Console
+
+    return Console(record=True, width=_width(), highlight=False, file=io.StringIO())
 
 
 def _single_table(report: Report, Table, box):

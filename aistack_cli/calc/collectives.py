@@ -64,7 +64,8 @@ SHARP_LATENCY_S = 18e-6
 SRC_NCCL_TESTS = "nccl-tests doc/PERFORMANCE.md: algbw = S/t; busbw = algbw × op factor"
 SRC_RING = ("ring (Patarasuk & Yuan 2009): every GPU and every domain crossing carries factor·S; "
             "latency per hop, one scale-out hop per domain crossed (NCCL tuning.cc)")
-SRC_TREE = "NCCL double binary tree: latency as NCCL tuning.cc; 2·S/B, pipelined across tiers (FORMULAS.md)"
+SRC_TREE = ("NCCL double binary tree (Sanders, Speck & Träff 2009; NCCL 2.4 blog): latency as NCCL tuning.cc; "
+            "2·S/B, pipelined across tiers")
 SRC_HIER = "hierarchical all-reduce: scale-up reduce-scatter, scale-out all-reduce of S/g per rail, scale-up all-gather"
 SRC_INR = "in-network reduction (NVLS / SHARP): each byte crosses a link once each way; NCCL tuning.cc latencies"
 SRC_A2A = "pairwise exchange (Thakur et al. 2005): p−1 sends of S/p, scale-up and scale-out in parallel"

@@ -33,6 +33,13 @@ def result_values(result) -> dict:
     return {f.name: getattr(result, f.name) for f in fields(result) if f.name not in RESULT_META}
 
 
+def host_overhead_w(system_max_w: float, accelerators: int, tdp_w: float) -> float:
+    """Power of a system besides its accelerators: its rated maximum minus the accelerators at
+    TDP (DGX H100: 10.2 kW − 8 × 700 W = 4.6 kW, NVIDIA DGX H100 datasheet). Negative when a
+    sheet rates the system below its accelerators; callers decide what that means."""
+    return system_max_w - accelerators * tdp_w
+
+
 def ceil_to(value: float, multiple: int) -> float:
     """Round ``value`` up to a whole number of ``multiple`` (no rounding when multiple <= 1)."""
     if multiple <= 1:

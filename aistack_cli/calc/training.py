@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from aistack_cli.calc.common import Step, fmt
+from aistack_cli.calc.common import Step, fmt, host_overhead_w
 from aistack_cli.errors import InputError
 
 SRC_6ND = "Kaplan et al. 2020 (arXiv 2001.08361) §2.1: forward 2N + backward 4N FLOP per token"
@@ -190,7 +190,7 @@ def gpus_for_target(flop: float, target_s: float, peak_flop_per_s: float, mfu: f
 
 def host_w_per_gpu(system_max_w: float, accelerators: int, tdp_w: float) -> float:
     """A system's rated power above its accelerators' TDP, per accelerator (CPUs, NICs, fans...)."""
-    return max(0.0, (system_max_w - accelerators * tdp_w) / accelerators)
+    return max(0.0, host_overhead_w(system_max_w, accelerators, tdp_w) / accelerators)
 
 
 def average_power_w(gpus: int, tdp_w: float, host_w: float, fraction: float, pue: float) -> float:

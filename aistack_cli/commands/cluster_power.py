@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from aistack_cli import units
-from aistack_cli.calc.common import result_values
+from aistack_cli.calc.common import host_overhead_w, result_values
 from aistack_cli.calc.power import TOPOLOGIES, Fabric, Site, SystemSpec, cluster_power as compute
+from aistack_cli.commands import common as site_defaults
 from aistack_cli.errors import InputError
 from aistack_cli.render import Point
 from aistack_cli.runner import calculator
@@ -18,18 +19,14 @@ NETWORKS = (*TOPOLOGIES, "none")
 SCALE_OUT_FAMILIES = ("infiniband", "ethernet", "gaudi-roce")
 
 # Defaults, each with the evidence it rests on (listed under every table as an assumption).
-LOAD = "0.76"
-LOAD_NOTE = ("load {load:g} of the rated maximum on average (default 0.76: an 8-GPU H100 node training "
-             "transformers drew 76% of its 10.2 kW rating, Newkirk et al. 2025, arXiv 2506.14551; its highest "
-             "reading was ~8.4 kW = 82%, Latif et al. 2024, arXiv 2412.08602)")
-PUE = "1.58"
-PUE_NOTE = ("PUE {pue:g} (default 1.58: industry average, Uptime Institute 2023; hyperscale fleets ~1.10, "
-            "Google 2021; pass --pue for your site)")
+LOAD = f"{site_defaults.LOAD_FRACTION:g}"
+LOAD_NOTE = "load {load:g} of the rated maximum on average (default " + LOAD + ": " + site_defaults.LOAD_EVIDENCE + ")"
+PUE = f"{site_defaults.PUE:g}"
+PUE_NOTE = "PUE {pue:g} (default " + PUE + ": " + site_defaults.PUE_EVIDENCE + ")"
 PRICE = "0.0806"
 PRICE_NOTE = "electricity ${price:g}/kWh (default $0.0806: US industrial average 2023, EIA)"
-CARBON = "481"
-CARBON_NOTE = ("grid carbon {carbon:g} g/kWh (default 481: world average 2023, Ember, lifecycle; "
-               "US 366 g/kWh, EIA 2023, combustion only)")
+CARBON = f"{site_defaults.CARBON_G_PER_KWH:g}"
+CARBON_NOTE = "grid carbon {carbon:g} g/kWh (default " + CARBON + ": " + site_defaults.CARBON_EVIDENCE + ")"
 WUE = "1.8"
 WUE_NOTE = ("WUE {wue:g} L/kWh of IT energy (default 1.8: US data-centre average on-site water, "
             "Shehabi et al. 2016, LBNL-1005775)")
@@ -137,7 +134,7 @@ def _overhead(sheet, accelerator, power_w, overhead_text):
         overhead = units.non_negative(overhead_text, "watts", "--node-overhead")
         return overhead, [f"host overhead {units.format_si(overhead, 'W')} per system (--node-overhead)"], []
     tdp = accelerator.tdp_w if accelerator.tdp_w is not None else power_w
-    overhead = sheet.max_power_w - sheet.accelerators * tdp
+    overhead = host_overhead_w(sheet.max_power_w, sheet.accelerators, tdp)
     if overhead >= 0:
         return overhead, [what], []
     if overhead >= -0.01 * sheet.max_power_w:

@@ -8,6 +8,16 @@ from aistack_cli.errors import InputError
 
 PRECISION_HELP = "one of " + ", ".join(BYTES_PER_ELEMENT)
 
+# Site defaults for an unknown site, shared by train-cost and cluster-power, with their evidence
+# (each command lists the one it used under its output).
+LOAD_FRACTION = 0.76
+LOAD_EVIDENCE = ("an 8-GPU H100 node training transformers drew 76% of its 10.2 kW rating, Newkirk et al. "
+                 "2025, arXiv 2506.14551; its highest reading was ~8.4 kW = 82%, Latif et al. 2024, arXiv 2412.08602")
+PUE = 1.58
+PUE_EVIDENCE = "industry average, Uptime Institute 2023; hyperscale fleets ~1.10, Google 2021; pass --pue for your site"
+CARBON_G_PER_KWH = 481.0
+CARBON_EVIDENCE = "world average 2023, Ember, lifecycle; US 366 g/kWh, EIA 2023, combustion only"
+
 
 def precision(text: str, what: str, allowed: tuple[str, ...] | None = None) -> str:
     """A precision name (``bf16``), checked against ``allowed`` when given."""

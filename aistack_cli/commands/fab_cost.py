@@ -24,7 +24,8 @@ DEFAULT_SCRIBE = "0.1mm"
 DEFAULT_ALPHA = "2"
 SRC_EDGE = "edge exclusion 3 mm (usual 300 mm value; die-per-wafer calculators use 2–5 mm)"
 SRC_SCRIBE = "scribe lane 0.1 mm (Wikipedia 'Wafer dicing': the scribe is typically around 100 µm wide)"
-SRC_ALPHA = "clustering α = 2 (FORMULAS.md: α ≈ 2–3; Stapper measured ~0.3–5; α → ∞ is Poisson)"
+SRC_ALPHA = ("clustering α = 2 (negative-binomial yield, Stapper, IBM J. Res. Dev. 1983: clustering typically "
+             "α ≈ 0.3–5; 2–3 is the usual planning value; α → ∞ is Poisson)")
 SRC_MODEL = ("Murphy yield model (the default): between Poisson (pessimistic for large dies) and Seeds; "
              "AnandTech's N5 die-yield figures (32.0% at 100 mm², 1.271/cm²) follow it")
 _SIZE = re.compile(r"^\s*([^x×X*]+?)\s*[x×X*]\s*([^x×X*]+?)\s*$")

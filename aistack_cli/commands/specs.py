@@ -8,7 +8,7 @@ import typer
 
 from aistack_cli import units
 from aistack_cli.errors import InputError
-from aistack_cli.render import Format, Point, Report, humanize, render
+from aistack_cli.render import Format, Point, Report, humanize, recording_console, render
 
 KIND_HELP = "accelerator, interconnect, system, model or process-node"
 
@@ -32,7 +32,7 @@ def _summary(kind: str, sheet: dict) -> str:
             f"D0 {sheet['defect_density_per_cm2']:g}/cm²")
 
 
-def _kind(text: str | None, catalog) -> str | None:
+def _kind(text: str | None) -> str | None:
     from aistack_cli.catalog import KINDS
 
     if text is None:
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         from aistack_cli.catalog import KINDS
 
         catalog = catalog_module.load(specs)
-        wanted = _kind(kind, catalog)
+        wanted = _kind(kind)
         points = []
         for each in KINDS if wanted is None else (wanted,):
             for sheet_id in catalog.ids(each):
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         from aistack_cli import catalog as catalog_module
 
         catalog = catalog_module.load(specs)
-        wanted = _kind(kind, catalog)
+        wanted = _kind(kind)
         found_kind, found_id = (wanted, catalog.resolve(wanted, sheet_id)) if wanted else catalog.find(sheet_id)
         sheet = dict(catalog.sheets[found_kind][found_id])
         origin = catalog.origins.get(f"{found_kind}:{found_id}", "bundled")
@@ -97,7 +97,6 @@ def _emit(report: Report, fmt: Format, key_column: str | None = None) -> None:
         sys.stdout.write(_show_table(report) + "\n")
         return
     if report.command == "specs list" and fmt is not Format.csv:
-        report = Report(report.command, report.points, quiet=True)
         doc = {"schema_version": 1, "command": report.command,
                "sheets": [p.results for p in report.points]}
         sys.stdout.write(_dump(doc, fmt) + "\n")
@@ -124,12 +123,8 @@ def _dump(doc: dict, fmt: Format) -> str:
 
 
 def _list_table(report: Report) -> str:
-    from rich.console import Console
     from rich.table import Table
     from rich import box
-    import io
-
-    from aistack_cli.render import _width
 
     table = Table(box=box.SIMPLE_HEAD, title=f"{len(report.points)} sheets", title_justify="left")
     for column in ("id", "kind", "name", "summary"):
@@ -138,18 +133,14 @@ def _list_table(report: Report) -> str:
         r = point.results
         origin = "" if r["origin"] == "bundled" else " (user)"
         table.add_row(r["id"] + origin, r["kind"], r["name"], r["summary"])
-    console = Console(width=_width(), file=io.StringIO(), record=True, highlight=False)
+    console = recording_console()
     console.print(table)
     return console.export_text(styles=False).rstrip("\n")
 
 
 def _show_table(report: Report) -> str:
-    from rich.console import Console
     from rich.table import Table
     from rich import box
-    import io
-
-    from aistack_cli.render import _width
 
     point = report.points[0]
     sheet = point.results
@@ -165,7 +156,7 @@ def _show_table(report: Report) -> str:
                 table.add_row(f"{key}.{inner}", humanize(key, figure))
         else:
             table.add_row(key, humanize(key, value))
-    console = Console(width=_width(), file=io.StringIO(), record=True, highlight=False)
+    console = recording_console()
     console.print(table)
     for group, source in sheet.get("sources", {}).items():
         console.print(f"  source ({group}): {source}", markup=False)

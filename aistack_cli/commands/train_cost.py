@@ -13,6 +13,7 @@ from aistack_cli.calc.training import (RECOMPUTE, Cluster, Device, Failures, Mem
                                        default_layout, human_count, train_cost as compute)
 from aistack_cli.commands.common import accelerator_precision, optional_int
 from aistack_cli.commands.common import precision as parse_precision
+from aistack_cli.commands import common as site_defaults
 from aistack_cli.errors import InputError
 from aistack_cli.render import Point
 from aistack_cli.runner import calculator
@@ -23,17 +24,9 @@ TRAIN_PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4")
 # Defaults, each with the evidence behind it (listed under every result as an assumption).
 MFU = 0.40  # Llama 3 405B on 16K H100 BF16: 38-43 % (arXiv 2407.21783 Table 4); PaLM 46.2 % on TPU v4.
 MFU_NOTE = "published: Llama 3 405B 38-43% on H100 BF16, PaLM 46.2% on TPU v4; typical 30-55%"
-# Newkirk et al. 2025 (arXiv 2506.14551): 8-GPU H100 nodes ran at 76 % of their 10.2 kW rating
-# in compute-intensive training; Latif et al. 2024 (arXiv 2412.08602) saw at most 8.4 kW (82 %).
-POWER_FRACTION = 0.76
-POWER_NOTE = "measured H100 HGX training at 76% of rated power (Newkirk et al. 2025), peak 82% (Latif et al. 2024)"
-# Site defaults match `aistack cluster-power` (an unknown site): industry-average PUE 1.58 (Uptime
-# Institute 2023; hyperscale fleets ~1.10, Google 2021) and the world-average grid, 481 g/kWh
-# (Ember 2023, lifecycle; US 366 g/kWh, EIA 2023, combustion only).
-PUE = 1.58
-PUE_NOTE = "industry average, Uptime Institute 2023; hyperscale fleets ~1.10, Google 2021; pass --pue for your site"
-CARBON_G_PER_KWH = 481.0
-CARBON_NOTE = "world average 2023, Ember, lifecycle; US 366, EIA 2023, combustion only"
+POWER_FRACTION, POWER_NOTE = site_defaults.LOAD_FRACTION, site_defaults.LOAD_EVIDENCE  # shared with cluster-power
+PUE, PUE_NOTE = site_defaults.PUE, site_defaults.PUE_EVIDENCE
+CARBON_G_PER_KWH, CARBON_NOTE = site_defaults.CARBON_G_PER_KWH, site_defaults.CARBON_EVIDENCE
 # Llama 3 (arXiv 2407.21783, §3.3.4): 419 unexpected interruptions in 54 days on 16,384 H100.
 LLAMA3_MTBF_GPU_HOURS = 16_384 * 54 * 24 / 419
 SEQ_LEN = 8192  # Llama 3's main pretraining length; capped at the model's context (GPT-3 2,048, Llama 2 4,096).
