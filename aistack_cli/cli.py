@@ -1,7 +1,9 @@
-"""Entry point: builds the Typer app and turns every error into one line and an exit code.
+"""Entry point: builds the Typer app and turns every outcome into output and an exit code.
 
-Exit codes: 0 computed, 1 a --check failed, 2 bad input. ``AISTACK_DEBUG=1`` re-raises so the
-traceback shows.
+Exit codes: 0 computed; 1 a ``--check`` failed; 2 bad input (one line on stderr, never a
+traceback); 130 interrupted. A reader that closes the pipe early (``aistack ... | head``) ends
+the run quietly with the code it would have had. ``AISTACK_DEBUG=1`` re-raises so the traceback
+shows. Anything else is a bug: exit 70 with one line asking for a report.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from aistack_cli.errors import AistackError, ExitCode
 
 HELP = ("Estimate what AI infrastructure costs and does: training runs, serving throughput, "
         "KV cache, cluster power, collectives and die cost, from cited spec sheets.")
+MAX_ERROR_CHARS = 300
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
 def _version(value: bool) -> None:
@@ -29,26 +33,55 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
     from aistack_cli import commands, runner
 
     app = typer.Typer(name="aistack", help=HELP, rich_markup_mode=None, no_args_is_help=True,
-                      pretty_exceptions_enable=False, add_completion=True)
+                      pretty_exceptions_enable=False, add_completion=True, context_settings=CONTEXT)
 
     @app.callback()
     def root(
         version: Annotated[Optional[bool], typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
     ) -> None:
         """Estimate what AI infrastructure costs and does, from cited spec sheets."""
 
-    commands.load(sys.argv[1:] if argv is None else argv)
+    words = sys.argv[1:] if argv is None else argv
+    commands.load(words)
     runner.register(app)
-    commands.register_plain(app)
+    commands.register_plain(app, words)
     return app
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split()) if "\n" not in str(text).strip() else str(text).strip()
+def one_line(text: object) -> str:
+    """An error as one line of at most MAX_ERROR_CHARS: control characters escaped, middle cut."""
+    line = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text).strip())
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[: MAX_ERROR_CHARS - 40] + " … " + line[-37:]
+    return line
+
+
+def _prepare_streams() -> None:
+    """Output that the terminal's encoding cannot show is replaced, never an error (an ASCII
+    locale still gets every number; JSON switches to \\u escapes by itself)."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding not in ("utf8", "utf16", "utf32") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="replace")
+            except (ValueError, OSError):
+                pass
 
 
 def main(argv: list[str] | None = None) -> int:
+    _prepare_streams()
+    code = _run(argv)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except (OSError, ValueError):
+        pass
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     debug = os.environ.get("AISTACK_DEBUG") == "1"
     try:
         app = build_app(argv)
@@ -57,30 +90,49 @@ def main(argv: list[str] | None = None) -> int:
     except AistackError as exc:
         if debug:
             raise
-        sys.stderr.write(f"aistack: {_one_line(exc)}\n" if exc.exit_code == ExitCode.BAD_INPUT
-                         else f"{exc}\n")
+        if exc.exit_code == ExitCode.BAD_INPUT:
+            _error(f"aistack: {one_line(exc)}")
+        else:
+            _error("\n".join(one_line(line) for line in str(exc).splitlines()))
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return 0
     except Exception as exc:  # click's usage errors carry exit_code and format_message
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `aistack` or `aistack specs`
-            sys.stdout.write(exc.ctx.get_help() + "\n")
+            sys.stdout.write(exc.ctx.get_help() + "\n")  # type: ignore[attr-defined]
             return 0
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             if debug:
                 raise
-            sys.stderr.write(f"aistack: {_one_line(exc.format_message())}"
-                             f"{_usage_hint(exc)}\n")
+            _error(f"aistack: {one_line(exc.format_message())}{_usage_hint(exc)}")
             return int(exc.exit_code) or int(ExitCode.BAD_INPUT)
         if type(exc).__name__ == "Abort":
-            return 1
+            return 130
         if debug:
             raise
-        sys.stderr.write(f"aistack: internal error: {type(exc).__name__}: {_one_line(exc)} "
-                         "(please report; AISTACK_DEBUG=1 shows the traceback)\n")
+        _error(f"aistack: internal error: {type(exc).__name__}: {one_line(exc)[:200]} "
+               "(please report; AISTACK_DEBUG=1 shows the traceback)")
         return 70
+
+
+def _error(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After the reader went away: point stdout at /dev/null so the final flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _usage_hint(exc) -> str:

@@ -34,10 +34,11 @@ class UnknownIdError(InputError, KeyError):
 
     def __init__(self, kind: str, wanted: str, known: list[str]):
         self.kind, self.wanted, self.known = kind, wanted, known
-        close = difflib.get_close_matches(wanted.lower(), known, n=3, cutoff=0.5)
+        close = difflib.get_close_matches(wanted.lower()[:60], known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         listing = f" (`aistack specs list --kind {kind}` lists them)"
-        super().__init__(f"unknown {kind} {wanted!r}{hint}{listing}")
+        shown = repr(wanted) if len(repr(wanted)) <= 40 else repr(wanted)[:36] + "…'"
+        super().__init__(f"unknown {kind} {shown}{hint}{listing}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])

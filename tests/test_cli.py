@@ -17,9 +17,12 @@ def test_json_contract(cli):
     run = cli(*KV, "--format", "json")
     assert run.code == 0, run.err
     doc = run.json()
-    assert list(doc)[:4] == ["schema_version", "aistack", "command", "inputs"]
-    assert doc["schema_version"] == 1 and doc["command"] == "kv-cache"
-    assert doc["inputs"]["gpu"] == "h100-sxm" and doc["inputs"]["memory_bytes_per_gpu"] == 81559 * 2**20
+    assert list(doc) == ["schema_version", "aistack", "command", "swept", "rows", "inputs", "results",
+                         "assumptions", "warnings"]
+    assert doc["schema_version"] == 2 and doc["command"] == "kv-cache" and doc["swept"] == []
+    assert doc["inputs"]["gpu"] == "h100-sxm" and doc["inputs"]["gpu_memory_bytes"] == 81559 * 2**20
+    assert doc["rows"] == [{"inputs": doc["inputs"], "results": doc["results"], "warnings": doc["warnings"],
+                            "error": None}]
     assert doc["results"]["kv_bytes_per_token"] == 327_680
     assert doc["results"]["max_sequences"] == 3 and doc["results"]["fits"] is True
     assert isinstance(doc["assumptions"], list) and isinstance(doc["warnings"], list)
@@ -157,10 +160,13 @@ def test_piped_tables_are_plain_text():
 
 
 def test_quiet_sweep_rows_keep_the_swept_inputs(cli):
-    run = cli("kv-cache", "--model", "llama-3.1-70b", "--context", "1k,8k", "--format", "json", "--quiet")
-    rows = run.json()["rows"]
-    assert [row["context_tokens"] for row in rows] == [1000, 8000]
-    assert "model" not in rows[0]
+    quiet = cli("kv-cache", "--model", "llama-3.1-70b", "--context", "1k,8k", "--format", "json", "--quiet").json()
+    loud = cli("kv-cache", "--model", "llama-3.1-70b", "--context", "1k,8k", "--format", "json").json()
+    assert list(quiet) == list(loud) and quiet["swept"] == ["context_tokens"]
+    assert [row["inputs"]["context_tokens"] for row in quiet["rows"]] == [1000, 8000]
+    assert [r["results"] for r in quiet["rows"]] == [r["results"] for r in loud["rows"]]  # -q drops notes, not data
+    assert quiet["assumptions"] == [] and loud["assumptions"]
+    assert quiet["inputs"]["context_tokens"] == [1000, 8000] and quiet["results"] is None
 
 
 def test_check_gate_exit_codes(cli):
@@ -169,7 +175,8 @@ def test_check_gate_exit_codes(cli):
     failed = cli(*KV, "--check", "max_sequences >= 4", "--format", "json")
     assert failed.code == 1 and failed.err.strip() == "check failed: max_sequences >= 4 (actual 3)"
     assert failed.json()["results"]["max_sequences"] == 3  # the result is still printed
-    assert_usage_error(cli(*KV, "--check", "bogus_key < 3"), "unknown key", "kv_bytes_per_token")
+    assert_usage_error(cli(*KV, "--check", "bogus_key < 3"), "not a result of kv-cache")
+    assert_usage_error(cli(*KV, "--check", "kv_bytes_per_tokn < 3"), "did you mean kv_bytes_per_token")
     assert_usage_error(cli(*KV, "--check", "fits is great"), "--check")
 
 

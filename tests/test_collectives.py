@@ -244,8 +244,8 @@ def test_done_command_json(cli):
     assert doc["command"] == "allreduce-time"
     assert set(KEYS) <= set(doc["results"])
     inputs, results = doc["inputs"], doc["results"]
-    assert inputs["system"] == "dgx-h100" and inputs["gpu"] == "h100-sxm" and inputs["nodes"] == 128
-    assert inputs["intra"] == "nvswitch-3" and inputs["nics_per_node"] == 8
+    assert inputs["system"] == "dgx-h100" and inputs["gpu"] == "h100-sxm" and inputs["domains"] == 128
+    assert inputs["intra"] == "nvswitch-3" and inputs["nics_per_domain"] == 8
     assert inputs["size_bytes"] == GiB
     assert results["busbw_bytes_per_s"] == pytest.approx(results["algbw_bytes_per_s"] * 2 * 1023 / 1024)
     assert results["time_s"] == min(results[k] for k in ("ring_time_s", "tree_time_s", "hierarchical_time_s",
@@ -279,12 +279,12 @@ def test_sizes_sweep_like_nccl_tests(cli):
     assert run.code == 0, run.err
     doc = run.json()
     sizes = [row["inputs"]["size_bytes"] for row in doc["rows"]]
-    assert sizes == [8 * 2**i for i in range(30)]  # 8 B .. 4 GiB: 8G is decimal, 8e9
+    assert sizes == [8 * 2**i for i in range(31)]  # 8 B .. 8 GiB: a bare 8G is binary, as nccl-tests reads it
     times = [row["results"]["time_s"] for row in doc["rows"]]
     assert times == sorted(times)
     assert doc["swept"] == ["size_bytes"]
     table = cli(*SWEEP)
-    assert "30 points" in table.out and "4.0 GiB" in table.out and "busbw_bytes_per_s" in table.out
+    assert "31 points" in table.out and "8.0 GiB" in table.out and "busbw_" in table.out
     assert "intra_latency_s" not in table.out  # the sweep table shows only its columns
 
 
@@ -309,7 +309,7 @@ def test_explain_shows_the_working(cli):
 
 def test_nvl72_is_one_domain(cli):
     doc = cli("allreduce-time", "--system", "gb200-nvl72", "--size", "1GiB", "--format", "json").json()
-    assert doc["inputs"]["gpus"] == 72 and doc["inputs"]["gpus_per_node"] == 72 and doc["inputs"]["nodes"] == 1
+    assert doc["inputs"]["gpus"] == 72 and doc["inputs"]["gpus_per_domain"] == 72 and doc["inputs"]["domains"] == 1
     assert any("one scale-up domain of 72" in a for a in doc["assumptions"])
 
 
@@ -319,7 +319,7 @@ def test_options_override_the_sheets(cli):
               "--size", "1GiB", "--format", "json").json()
     i, r = doc["inputs"], doc["results"]
     assert i["intra_latency_s"] == pytest.approx(1e-6) and i["inter_latency_s"] == pytest.approx(5e-6)
-    assert i["nics_per_node"] == 4 and i["scale_out_efficiency_fraction"] == 1
+    assert i["nics_per_domain"] == 4 and i["scale_out_efficiency_fraction"] == 1
     # Ring at full line rate: min(450e9 per GPU, 4 · 50e9 per node) = 200e9; latency 2·(13·1 + 2·5) us.
     assert r["bandwidth_term_s"] == pytest.approx(2 * 15 / 16 * GiB / 200e9)
     assert r["latency_term_s"] == pytest.approx(46e-6)

@@ -38,7 +38,7 @@ def test_documented_with_help_on_every_option(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_explain_shows_each_formula_with_numbers_and_source(cli, name):
     doc = cli(name, *EXAMPLES[name], "--explain", "--format", "json").json()
-    steps = doc["explain"]
+    steps = doc["rows"][0]["explain"]
     assert len(steps) >= 3
     for step in steps:
         assert step["formula"] and step["substituted"] and step["source"], step

@@ -76,7 +76,7 @@ def test_model_that_does_not_fit_says_so_with_the_shortfall_in_bytes():
     # One 80 GB GPU: usable 0.9 * 80e9 = 72e9 B; weights 141.2e9 B leave -69.2e9 B. One sequence of
     # 1000 + 24 = 1024 tokens (whole 16-token blocks) holds 1024 * 327,680 = 335,544,320 B.
     result = serve(LLAMA_70B, Workload(1, 1000, 24), BF16, H100)
-    assert result.fits is False and result.max_batch == 0
+    assert result.fits is False and result.max_sequences == 0
     assert result.shortfall_bytes == pytest.approx(69.2e9 + 335_544_320)
     assert result.cost_per_million_output_tokens_usd is None
     assert any("weights alone exceed" in w for w in result.warnings)
@@ -86,16 +86,16 @@ def test_kv_bytes_are_kv_cache_bytes_at_the_full_context():
     # 2000 + 512 = 2512 tokens (157 whole blocks of 16) * 327,680 B * 32 sequences = 26,340,229,120 B.
     result = serve(LLAMA_70B, Workload(32, 2000, 512), replace(BF16, gpus=4, tp=4), H100)
     per_sequence = kv_bytes_per_sequence(LLAMA_70B.attention, 2512, 2.0, 16)
-    assert result.kv_bytes == 32 * per_sequence == 26_340_229_120
+    assert result.kv_total_bytes == 32 * per_sequence == 26_340_229_120
     # Per GPU: 72e9 - 141.2e9/4 = 36.7e9 free; a quarter of a sequence is 205,783,040 B -> 178.
-    assert result.max_batch == math.floor(36.7e9 / (per_sequence / 4)) == 178
+    assert result.max_sequences == math.floor(36.7e9 / (per_sequence / 4)) == 178
 
 
 def test_pipeline_stages_split_weights_and_cache_but_add_no_speed():
     # tp 2 x pp 2 holds the same bytes per GPU as tp 4 (KV heads split by 2, layers by 2) ...
     tp4 = serve(LLAMA_70B, Workload(8, 2000, 512), replace(BF16, gpus=4, tp=4), H100)
     tp2pp2 = serve(LLAMA_70B, Workload(8, 2000, 512), replace(BF16, gpus=4, tp=2, pp=2), H100)
-    assert tp2pp2.max_batch == tp4.max_batch
+    assert tp2pp2.max_sequences == tp4.max_sequences
     # ... but its stages run one after another: the step streams the weights over only 2 GPUs.
     assert tp2pp2.step_memory_s == pytest.approx(2 * tp4.step_memory_s)
 
@@ -206,7 +206,7 @@ def test_results_are_finite_and_under_the_bandwidth_ceiling(model, tp, batch, pr
 @given(models, batches, lengths, lengths)
 def test_more_gpus_never_hold_fewer_sequences(model, batch, prompt, output):
     work = Workload(batch, prompt, output)
-    held = [serve(model, work, replace(BF16, gpus=n, tp=n), H100).max_batch for n in (1, 2, 4, 8)]
+    held = [serve(model, work, replace(BF16, gpus=n, tp=n), H100).max_sequences for n in (1, 2, 4, 8)]
     assert held == sorted(held)
 
 
@@ -215,7 +215,7 @@ def test_more_gpus_never_hold_fewer_sequences(model, batch, prompt, output):
 DONE = ["inference-throughput", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--gpus", "4", "--batch", "32",
         "--prompt", "2k", "--output", "512"]
 COMPARE = ["inference-throughput", "--model", "llama-3.1-70b", "--gpu", "h100-sxm,h200,b200,mi300x", "--target-itl", "50ms"]
-REQUIRED = ["weights_bytes", "kv_bytes", "fits", "shortfall_bytes", "max_batch", "prefill_s", "ttft_s", "itl_s",
+REQUIRED = ["weights_bytes", "kv_total_bytes", "fits", "shortfall_bytes", "max_sequences", "prefill_s", "ttft_s", "itl_s",
             "tokens_per_s_per_user", "output_tokens_per_s", "requests_per_s", "e2e_latency_s", "decode_bound",
             "cost_per_million_output_tokens_usd", "cost_per_million_input_tokens_usd"]
 
@@ -227,9 +227,10 @@ def test_done_example_json(cli):
     assert doc["command"] == "inference-throughput"
     assert all(key in doc["results"] for key in REQUIRED)
     results, inputs = doc["results"], doc["inputs"]
-    assert inputs["gpus"] == 4 and inputs["tp"] == 4 and inputs["batch"] == 32 and inputs["prompt_tokens"] == 2000
+    assert inputs["gpus"] == 4 and inputs["tp"] is None and inputs["batch"] == 32 and inputs["prompt_tokens"] == 2000
+    assert results["tensor_parallel"] == 4 and results["concurrent_sequences"] == 32
     assert results["fits"] is True and results["decode_bound"] == "memory"
-    assert results["kv_bytes"] == 26_340_229_120  # 32 * 2512 tokens * 327,680 B, as kv-cache gives
+    assert results["kv_total_bytes"] == 26_340_229_120  # 32 * 2512 tokens * 327,680 B, as kv-cache gives
     assert results["weights_bytes"] == pytest.approx(141.2e9)
     assert not set(inputs) & set(results)
     assert any(a.startswith("MBU 0.7") for a in doc["assumptions"])
@@ -265,18 +266,19 @@ def test_comparison_meets_the_target_and_ranks_by_cost(cli):
     for row in rows:
         assert row["results"]["itl_s"] <= 0.05 and row["results"]["meets_targets"] is True
         # The batch is the largest that meets the target or the most that fit in memory.
-        assert row["inputs"]["batch"] <= row["results"]["max_batch"]
+        assert row["inputs"]["batch"] is None  # what a plan finds is a result
+        assert row["results"]["concurrent_sequences"] <= row["results"]["max_sequences"]
     table = cli(*COMPARE)
-    assert table.code == 0 and "mi300x" in table.out and "cost_per_million_outp" in table.out
+    assert table.code == 0 and "mi300x" in table.out and "cost_per_million" in table.out
 
 
 def test_planning_on_a_fixed_layout_meets_both_targets(cli, tmp_path):
     scenario = tmp_path / "plan.yaml"
     scenario.write_text("model: llama-3.1-70b\ngpu: h100-sxm\ngpus: 8\ntarget-itl: 30ms\ntarget-ttft: 500ms\n")
     doc = cli("inference-throughput", "--config", str(scenario), "--format", "json").json()
-    assert doc["inputs"]["gpus"] == 8 and doc["inputs"]["tp"] == 8
+    assert doc["inputs"]["gpus"] == 8 and doc["results"]["tensor_parallel"] == 8
     assert doc["results"]["itl_s"] <= 0.03 and doc["results"]["ttft_s"] <= 0.5 and doc["results"]["meets_targets"]
-    assert doc["inputs"]["batch"] > 1
+    assert doc["results"]["concurrent_sequences"] > 1
 
 
 def test_rows_that_do_not_fit_stay_and_sort_last(cli):
@@ -294,9 +296,9 @@ def test_default_gpu_count_is_smallest_power_of_two_that_fits(cli):
     # 141.2 GB of weights: 2 H100s leave 2 * (0.9 * 85.52e9 - 70.6e9) = 12.7 GB for KV, about 30
     # sequences of 2512 tokens at 411.6 MB each (half per GPU): batch 8 fits on 2, batch 64 needs 4.
     assert cli("inference-throughput", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--batch", "8",
-               "--format", "json").json()["inputs"]["gpus"] == 2
+               "--format", "json").json()["results"]["replica_gpus"] == 2
     assert cli("inference-throughput", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--batch", "64",
-               "--format", "json").json()["inputs"]["gpus"] == 4
+               "--format", "json").json()["results"]["replica_gpus"] == 4
 
 
 def test_compute_precision_rule(cli):
@@ -314,7 +316,7 @@ def test_compute_precision_rule(cli):
 def test_price_from_the_option_or_the_sheet_or_null_with_a_warning(cli):
     base = ["inference-throughput", "--model", "llama-3.1-8b", "--format", "json"]
     sheet = cli(*base, "--gpu", "h100-sxm").json()
-    assert sheet["inputs"]["gpu_hour_usd"] == 2.49
+    assert sheet["inputs"]["price_usd_per_gpu_hour"] == 2.49
     given_price = cli(*base, "--gpu", "h100-sxm", "--price-per-gpu-hour", "$4.98").json()
     assert given_price["results"]["cost_per_million_output_tokens_usd"] == pytest.approx(
         2 * sheet["results"]["cost_per_million_output_tokens_usd"])
@@ -333,7 +335,7 @@ def test_explain_shows_sheet_numbers_and_formulas(cli):
 def test_mixture_of_experts_reads_only_touched_experts(cli):
     one = cli("inference-throughput", "--model", "mixtral-8x7b", "--gpu", "h100-sxm", "--gpus", "2",
               "--explain", "--format", "json").json()
-    touched = next(s for s in one["explain"] if s["quantity"] == "experts_touched_per_step")
+    touched = next(s for s in one["rows"][0]["explain"] if s["quantity"] == "experts_touched_per_step")
     assert touched["value"] == pytest.approx(2.0)
 
 
@@ -383,8 +385,8 @@ def test_json_run_stays_off_the_heavy_imports():
 def test_gpu_comparisons_are_ranked_but_other_sweeps_keep_their_order(cli):
     ranked = cli("inference-throughput", "--model", "llama-3.1-70b", "--gpu", "h100-sxm,mi300x",
                  "--format", "json", "--quiet").json()["rows"]
-    costs = [row["cost_per_million_output_tokens_usd"] for row in ranked]
+    costs = [row["results"]["cost_per_million_output_tokens_usd"] for row in ranked]
     assert costs == sorted(costs)
     swept = cli("inference-throughput", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--gpus", "4",
                 "--batch", "64,1", "--format", "json", "--quiet").json()["rows"]
-    assert [row["batch"] for row in swept] == [64, 1]
+    assert [row["inputs"]["batch"] for row in swept] == [64, 1]

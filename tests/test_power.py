@@ -166,7 +166,7 @@ def test_power_is_linear_in_whole_systems(systems, factor, system, load, fabric,
     large = cluster_power(factor * systems * system.gpus_per_system, system, load, fabric, site)
 
     def compute_only(r, key):
-        return getattr(r, key) - r.network_power_w - r.storage_power_w
+        return getattr(r, key) - r.network_power_w - site.storage_power_w
 
     for key in ("it_power_w", "it_power_peak_w"):
         assert compute_only(large, key) == pytest.approx(factor * compute_only(small, key), rel=1e-9)
@@ -210,7 +210,7 @@ def test_done_command_json(cli):
         assert isinstance(results[key], (int, float)), key
     # 1,389 racks x 120 kW plus the network; the breakdown adds up.
     assert results["racks"] == 1389 and results["nodes"] == 1389 * 18
-    parts = results["gpu_power_w"] + results["host_power_w"] + results["network_power_w"] + results["storage_power_w"]
+    parts = results["gpu_power_w"] + results["host_power_w"] + results["network_power_w"] + doc["inputs"]["storage_power_w"]
     assert results["it_power_w"] == pytest.approx(parts)
     assert results["facility_power_w"] == pytest.approx(1.15 * results["it_power_w"])
     assert results["energy_cost_usd_per_year"] == pytest.approx(results["energy_wh_per_year"] / 1000 * 0.08)
@@ -243,7 +243,7 @@ def test_csv_one_row(cli):
 
 def test_explain_lists_the_working(cli):
     run = cli("cluster-power", "--system", "dgx-h100", "--gpus", "1024", "--explain", "--format", "json")
-    steps = [s["quantity"] for s in run.json()["explain"]]
+    steps = [s["quantity"] for s in run.json()["rows"][0]["explain"]]
     assert steps[0] == "systems" and "fabric_tiers" in steps and steps[-1] == "water_l_per_year"
 
 

@@ -35,7 +35,12 @@ def test_only_the_invoked_calculator_is_imported():
     assert found["calc"] == ["aistack_cli.calc.kvcache"]
 
 
-def test_table_output_does_import_rich():
-    # The guard above must be able to fail: the table path really does load Rich.
+def test_yaml_output_does_import_yaml():
+    # The guard above must be able to fail: the YAML path really does load PyYAML.
+    found = probe("kv-cache", "--model", "llama-3.1-70b", "--context", "8k", "--format", "yaml")
+    assert "yaml" in found["heavy"]
+
+
+def test_tables_are_drawn_without_rich():
     found = probe("kv-cache", "--model", "llama-3.1-70b", "--context", "8k")
-    assert "rich" in found["heavy"]
+    assert found["code"] == 0 and found["heavy"] == []

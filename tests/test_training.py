@@ -170,7 +170,7 @@ def test_layout_search_rounds_a_solved_count_and_respects_the_heads():
 def test_no_fit_warns_by_how_much():
     result = train_cost(LLAMA_405B, 15.6e12, 8192, H100, Cluster(0.4, gpus=16_384))
     assert result.fits is False
-    assert result.memory_shortfall_bytes == pytest.approx(result.memory_per_gpu_bytes - H100.memory_bytes)
+    assert result.shortfall_bytes_per_gpu == pytest.approx(result.memory_used_bytes_per_gpu - H100.memory_bytes)
     warning = next(w for w in result.warnings if "does not fit" in w)
     assert "GiB more than" in warning and "--tp 8 --pp 16" in warning
 
@@ -224,7 +224,7 @@ def test_done_example_table_reads_at_a_glance(cli):
     run = cli(*DONE)
     assert run.code == 0, run.err
     for fragment in ("67.8 days", "$66.39M", "GWh", "GiB", "3.8e+25 FLOP",
-                     "assumption: MFU 40% of the dense bf16 peak (default)",
+                     "assumption: MFU 40% of the dense bf16 peak (default;",
                      "assumption: price $2.49 per GPU-hour", "as of 2026-01",
                      "assumption: tp 8 · pp 16: the smallest tensor×pipeline layout that fits"):
         assert fragment in run.out, fragment
@@ -235,9 +235,9 @@ def test_done_example_chooses_the_smallest_layout_that_fits(cli):
     # Llama 3's own layout (arXiv 2407.21783 Table 4); memory hand-checked in
     # test_llama_3_layout_just_fits_and_is_the_one_suggested: 84.86 GB of 85.52 GB.
     doc = cli(*DONE, "--format", "json").json()
-    assert (doc["inputs"]["tp"], doc["inputs"]["pp"], doc["inputs"]["dp"]) == (8, 16, 128)
+    assert (doc["results"]["tensor_parallel"], doc["results"]["pipeline_parallel"], doc["results"]["data_parallel"]) == (8, 16, 128)
     assert doc["results"]["fits"] is True
-    assert doc["results"]["memory_per_gpu_bytes"] == pytest.approx(84_855_258_383, rel=1e-9)
+    assert doc["results"]["memory_used_bytes_per_gpu"] == pytest.approx(84_855_258_383, rel=1e-9)
     assert any(a.startswith("tp 8 · pp 16: the smallest tensor×pipeline layout that fits") and "--tp/--pp" in a
                for a in doc["assumptions"])
     assert not any("does not fit" in w for w in doc["warnings"])
@@ -248,7 +248,7 @@ def test_done_example_chooses_the_smallest_layout_that_fits(cli):
 
 def test_explicit_tp_1_pp_1_still_does_not_fit_and_hints(cli):
     doc = cli(*DONE, "--tp", "1", "--pp", "1", "--format", "json").json()
-    assert (doc["inputs"]["tp"], doc["inputs"]["pp"], doc["inputs"]["dp"]) == (1, 1, 16_384)
+    assert (doc["results"]["tensor_parallel"], doc["results"]["pipeline_parallel"], doc["results"]["data_parallel"]) == (1, 1, 16_384)
     assert doc["results"]["fits"] is False
     assert any("does not fit" in w and "--tp 8 --pp 16 would fit" in w for w in doc["warnings"])
     assert not any("smallest tensor×pipeline" in a for a in doc["assumptions"])
@@ -258,14 +258,14 @@ def test_explicit_tp_1_pp_1_still_does_not_fit_and_hints(cli):
                                            (["--dp", "16384"], (1, 1))])
 def test_one_layout_flag_keeps_the_others_at_1(cli, extra, layout):
     doc = cli(*DONE, *extra, "--format", "json").json()
-    assert (doc["inputs"]["tp"], doc["inputs"]["pp"]) == layout
+    assert (doc["results"]["tensor_parallel"], doc["results"]["pipeline_parallel"]) == layout
     assert doc["results"]["fits"] is False
 
 
 def test_nothing_fits_keeps_tp_1_pp_1_and_warns(cli):
     # 405B on 8 GPUs: weights and gradients alone are 4 B * 405.9e9 / 8 = 203 GB per GPU at best.
     doc = cli(*LLAMA, "--gpu", "h100-sxm", "--gpus", "8", "--format", "json").json()
-    assert (doc["inputs"]["tp"], doc["inputs"]["pp"]) == (1, 1)
+    assert (doc["results"]["tensor_parallel"], doc["results"]["pipeline_parallel"]) == (1, 1)
     assert any("no tp (within the scale-up domain) x pp layout fits" in w for w in doc["warnings"])
 
 
@@ -273,11 +273,11 @@ def test_done_example_json(cli):
     run = cli(*DONE, "--format", "json")
     assert run.code == 0, run.err
     doc = run.json()
-    assert doc["command"] == "train-cost" and doc["schema_version"] == 1
+    assert doc["command"] == "train-cost" and doc["schema_version"] == 2
     results = doc["results"]
     for key in ("total_flop", "flop_per_token", "attention_flop_fraction", "gpu_hours", "wall_clock_s",
-                "cost_usd", "energy_wh", "co2_kg", "weights_bytes", "gradients_bytes", "optimizer_bytes",
-                "activations_bytes", "memory_per_gpu_bytes", "fits", "interruptions_expected",
+                "cost_usd", "energy_wh", "co2_kg", "weights_bytes_per_gpu", "gradients_bytes_per_gpu",
+                "optimizer_bytes_per_gpu", "activations_bytes_per_gpu", "memory_used_bytes_per_gpu", "fits", "interruptions_expected",
                 "checkpoint_interval_s", "goodput_fraction", "wall_clock_with_failures_s"):
         assert key in results, key
     assert results["total_flop"] == pytest.approx(3.799224e25)
@@ -315,7 +315,7 @@ def test_target_days_chooses_the_layout_after_solving(cli):
     # Without --tp/--pp the 18,517 solved GPUs get tp 8 · pp 16 and the same rounding to 18,560.
     doc = cli("train-cost", "--model", "llama-3.1-405b", "--gpu", "h100-sxm", "--target-days", "60",
               "--format", "json").json()
-    assert (doc["inputs"]["tp"], doc["inputs"]["pp"]) == (8, 16)
+    assert (doc["results"]["tensor_parallel"], doc["results"]["pipeline_parallel"]) == (8, 16)
     assert doc["results"]["gpus_solved"] == 18_560 and doc["results"]["fits"] is True
 
 

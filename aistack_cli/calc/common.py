@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import fields
+from typing import NamedTuple
 
 # Bytes per element of each number format (fp6 and the 4-bit formats pack several per byte).
 BYTES_PER_ELEMENT = {
     "fp64": 8.0, "fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0,
     "fp8": 1.0, "int8": 1.0, "fp6": 0.75, "fp4": 0.5, "int4": 0.5,
 }
-PRECISIONS = tuple(BYTES_PER_ELEMENT)
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One line of working: a formula, the numbers put into it, the value out, and its source."""
 
     quantity: str

@@ -128,10 +128,10 @@ class Fit:
 @dataclass(frozen=True)
 class InferenceResult:
     weights_bytes: float
-    kv_bytes: float
+    kv_total_bytes: float
     fits: bool
     shortfall_bytes: float
-    max_batch: int
+    max_sequences: int
     prefill_s: float
     ttft_s: float
     itl_s: float
@@ -408,10 +408,10 @@ def serve(model: ModelShape, work: Workload, dep: Deployment, hw: Hardware,
     costs = costs_per_million(work, dep, hw, t) if memory.fits else None
     return InferenceResult(
         weights_bytes=memory.weights_bytes,
-        kv_bytes=memory.kv_bytes,
+        kv_total_bytes=memory.kv_bytes,
         fits=memory.fits,
         shortfall_bytes=memory.shortfall_bytes,
-        max_batch=memory.max_batch,
+        max_sequences=memory.max_batch,
         prefill_s=t.one_prefill.seconds,
         ttft_s=t.first_token.seconds,
         itl_s=t.step.seconds,

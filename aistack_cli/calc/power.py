@@ -81,7 +81,6 @@ class ClusterPowerResult:
     switch_power_w: float
     transceiver_power_w: float
     network_power_w: float
-    storage_power_w: float
     it_power_w: float
     it_power_peak_w: float
     facility_power_w: float
@@ -189,7 +188,7 @@ def cluster_power(gpus: int, system: SystemSpec, load: float, fabric: Fabric | N
     facility = _facility(it_w, it_peak_w, installed, site, steps)
     return ClusterPowerResult(
         gpus_installed=installed, systems=systems, nodes=systems * system.nodes_per_system, **racks,
-        gpu_power_w=gpu_w, host_power_w=host_w, storage_power_w=site.storage_power_w,
+        gpu_power_w=gpu_w, host_power_w=host_w,
         it_power_w=it_w, it_power_peak_w=it_peak_w, **network, **facility,
         assumptions=tuple(assumptions), warnings=tuple(warnings), steps=tuple(steps),
     )

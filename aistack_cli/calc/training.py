@@ -117,6 +117,9 @@ class TrainCostResult:
     flop_per_token: float
     attention_flop_fraction: float | None
     gpus_solved: int | None
+    tensor_parallel: int | None
+    pipeline_parallel: int | None
+    data_parallel: int | None
     wall_clock_s: float | None
     gpu_hours: float | None
     tokens_per_s: float | None
@@ -132,13 +135,13 @@ class TrainCostResult:
     cost_with_failures_usd: float | None
     energy_with_failures_wh: float | None
     co2_with_failures_kg: float | None
-    weights_bytes: float | None
-    gradients_bytes: float | None
-    optimizer_bytes: float | None
-    activations_bytes: float | None
-    memory_per_gpu_bytes: float | None
+    weights_bytes_per_gpu: float | None
+    gradients_bytes_per_gpu: float | None
+    optimizer_bytes_per_gpu: float | None
+    activations_bytes_per_gpu: float | None
+    memory_used_bytes_per_gpu: float | None
     fits: bool | None
-    memory_shortfall_bytes: float | None
+    shortfall_bytes_per_gpu: float | None
     assumptions: tuple[str, ...]
     warnings: tuple[str, ...]
     steps: tuple[Step, ...]
@@ -271,6 +274,8 @@ def train_cost(shape: Shape, tokens: float, seq_len: int, device: Device | None 
         out.update(_energy(out, device, power, notes))
         out.update(_failures(out, failures, cluster, notes))
         out.update(_memory(shape, seq_len, device, cluster, out["gpus"], memory, notes))
+        out.update(tensor_parallel=cluster.tp, pipeline_parallel=cluster.pp,
+                   data_parallel=out["gpus"] // (cluster.tp * cluster.pp))
     out.pop("gpus", None)
     fields = TrainCostResult.__dataclass_fields__
     values = {name: out.get(name) for name in fields if name not in ("assumptions", "warnings", "steps")}
@@ -442,11 +447,11 @@ def _memory(shape: Shape, seq_len: int, device: Device, cluster: Cluster, gpus: 
     w, g, o = state_bytes_per_param(memory.precision)
     shard = f"{fmt(shape.params_total)} / ({tp} · {pp})"
     notes.steps += [
-        Step("weights_bytes", f"{fmt(w)} B · params / (tp · pp)" + (" / dp" if memory.zero >= 3 else ""),
+        Step("weights_bytes_per_gpu", f"{fmt(w)} B · params / (tp · pp)" + (" / dp" if memory.zero >= 3 else ""),
              f"{fmt(w)} · {shard}" + (f" / {dp}" if memory.zero >= 3 else ""), weights, "B per GPU", SRC_ZERO),
-        Step("gradients_bytes", f"{fmt(g)} B · params / (tp · pp)" + (" / dp" if memory.zero >= 2 else ""),
+        Step("gradients_bytes_per_gpu", f"{fmt(g)} B · params / (tp · pp)" + (" / dp" if memory.zero >= 2 else ""),
              f"{fmt(g)} · {shard}" + (f" / {dp}" if memory.zero >= 2 else ""), grads, "B per GPU", SRC_ZERO),
-        Step("optimizer_bytes", f"{fmt(o)} B · params / (tp · pp)" + (" / dp" if memory.zero >= 1 else ""),
+        Step("optimizer_bytes_per_gpu", f"{fmt(o)} B · params / (tp · pp)" + (" / dp" if memory.zero >= 1 else ""),
              f"{fmt(o)} · {shard}" + (f" / {dp}" if memory.zero >= 1 else ""), optimizer, "B per GPU", SRC_ZERO),
     ]
     notes.assumptions.append(
@@ -457,10 +462,10 @@ def _memory(shape: Shape, seq_len: int, device: Device, cluster: Cluster, gpus: 
     if activations is None:
         notes.warnings.append("activations need the architecture (--layers, --hidden-size, --heads): "
                               "memory per GPU and the fit are not computed")
-        return {"weights_bytes": weights, "gradients_bytes": grads, "optimizer_bytes": optimizer}
+        return {"weights_bytes_per_gpu": weights, "gradients_bytes_per_gpu": grads, "optimizer_bytes_per_gpu": optimizer}
     coefficient = activation_coefficient(shape, seq_len, memory.recompute)
     notes.steps.append(Step(
-        "activations_bytes", "L · s · b · h / tp · coefficient",
+        "activations_bytes_per_gpu", "L · s · b · h / tp · coefficient",
         f"{shape.layers} · {seq_len} · {memory.micro_batch} · {shape.hidden_size} / {tp} · {fmt(coefficient)}",
         activations, "B per GPU", SRC_ACT))
     return _fit(weights, grads, optimizer, activations, device, shape, cluster, gpus, seq_len, memory, notes)
@@ -470,7 +475,7 @@ def _fit(weights, grads, optimizer, activations, device, shape, cluster, gpus, s
     total = weights + grads + optimizer + activations
     fits = total <= device.memory_bytes
     shortfall = max(0.0, total - device.memory_bytes)
-    notes.steps.append(Step("memory_per_gpu_bytes", "weights + gradients + optimizer + activations",
+    notes.steps.append(Step("memory_used_bytes_per_gpu", "weights + gradients + optimizer + activations",
                             f"{fmt(weights)} + {fmt(grads)} + {fmt(optimizer)} + {fmt(activations)}",
                             total, "B per GPU", "sum; no allowance for framework buffers or fragmentation"))
     notes.assumptions.append("activations per Korthikanti et al. (GPT layer, 16-bit); no allowance for "
@@ -486,9 +491,9 @@ def _fit(weights, grads, optimizer, activations, device, shape, cluster, gpus, s
             f"{device.memory_bytes / gib:,.1f} GiB of {device.id}; {hint}")
     if shape.heads % cluster.tp:
         notes.warnings.append(f"{shape.heads} attention heads do not split evenly over tp {cluster.tp}")
-    return {"weights_bytes": weights, "gradients_bytes": grads, "optimizer_bytes": optimizer,
-            "activations_bytes": activations, "memory_per_gpu_bytes": total, "fits": fits,
-            "memory_shortfall_bytes": shortfall}
+    return {"weights_bytes_per_gpu": weights, "gradients_bytes_per_gpu": grads, "optimizer_bytes_per_gpu": optimizer,
+            "activations_bytes_per_gpu": activations, "memory_used_bytes_per_gpu": total, "fits": fits,
+            "shortfall_bytes_per_gpu": shortfall}
 
 
 def memory_per_gpu_bytes(shape: Shape, seq_len: int, memory: Memory, tp: int, pp: int, dp: int) -> float:

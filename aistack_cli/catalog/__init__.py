@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from aistack_cli.catalog.types import TYPES
-from aistack_cli.errors import UnknownIdError
+from aistack_cli.errors import SheetError, UnknownIdError
 
 COMPILED = Path(__file__).with_name("compiled.json")
 KINDS = tuple(TYPES)
@@ -71,6 +71,8 @@ class Catalog:
 def user_paths(cli_paths: list[str] | None) -> list[Path]:
     """User sheet locations: ``AISTACK_SPECS`` (os.pathsep-separated) first, then ``--specs``."""
     env = [p for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
+    if any(not p.strip() for p in cli_paths or []):
+        raise SheetError("--specs: empty path; give a sheet file or folder")
     return [Path(p) for p in [*env, *(cli_paths or [])]]
 
 

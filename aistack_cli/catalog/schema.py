@@ -382,8 +382,41 @@ class ProcessNode(SheetBase):
         }
 
 
-Sheet = Annotated[Union[Accelerator, Interconnect, System, Model, ProcessNode], Field(discriminator="kind")]
-KINDS = ("accelerator", "interconnect", "system", "model", "process-node")
+# ---- calibrated defaults -----------------------------------------------------------------
+
+class Default(SheetBase):
+    """A default that stands in for what the user did not give (an efficiency, a load, a PUE, a
+    price): its value, the published spread (P10-P90), the evidence, and the published cases it was
+    fit on (role ``calibration`` in benchmarks/references.yaml; never a validation case)."""
+
+    kind: Literal["default"]
+    value: float
+    p10: float | None = None
+    p90: float | None = None
+    unit: str = Field(min_length=1)
+    used_by: list[str] = Field(min_length=1)
+    evidence: Source
+    sources: list[Source] = Field(min_length=1)
+    calibration_cases: list[str] = []
+    fit: str = ""
+
+    @model_validator(mode="after")
+    def _range_holds_value(self):
+        if (self.p10 is None) != (self.p90 is None):
+            raise ValueError("give both p10 and p90, or neither")
+        if self.p10 is not None and not self.p10 <= self.value <= self.p90:
+            raise ValueError(f"value {self.value:g} is outside p10-p90 [{self.p10:g}, {self.p90:g}]")
+        return self
+
+    def to_runtime(self) -> dict:
+        return {"id": self.id, "name": self.name, "aliases": self.aliases, "value": self.value, "p10": self.p10,
+                "p90": self.p90, "unit": self.unit, "used_by": self.used_by, "evidence": self.evidence,
+                "sources": {str(i + 1): s for i, s in enumerate(self.sources)},
+                "calibration_cases": self.calibration_cases, "fit": self.fit, "notes": self.notes}
+
+
+Sheet = Annotated[Union[Accelerator, Interconnect, System, Model, ProcessNode, Default], Field(discriminator="kind")]
+KINDS = ("accelerator", "interconnect", "system", "model", "process-node", "default")
 
 
 def _sources(sheet: BaseModel, *groups: str) -> dict[str, str]:

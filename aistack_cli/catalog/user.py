@@ -6,38 +6,60 @@ code. Errors name the file, the sheet id and the field.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from aistack_cli import units
 from aistack_cli.catalog.schema import Sheet
-from aistack_cli.errors import SheetError
+from aistack_cli.errors import InputError, SheetError
+from aistack_cli.runner.config import REFUSED_ROOTS, load_yaml, read_text
 
 _ADAPTER = TypeAdapter(Sheet)
 SUFFIXES = (".yaml", ".yml")
+MAX_FILES = 2000  # sheet files under one --specs folder
+MAX_DEPTH = 12  # folder levels searched under one --specs folder
 
 
 def sheet_files(path: Path) -> list[Path]:
-    """A file, or every YAML file under a folder, in a stable order."""
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
-    if path.is_file():
-        return [path]
-    raise SheetError(f"{path}: no such spec file or folder")
+    """A file, or every YAML file under a folder (not following links, not into /proc, /sys or
+    /dev, at most MAX_DEPTH levels and MAX_FILES files), in a stable order."""
+    text = str(path)
+    if "\n" in text or "\x00" in text:
+        raise SheetError(f"--specs: a path cannot hold a newline or NUL byte: {units.show(text)}")
+    real = os.path.realpath(text)
+    if real.startswith(REFUSED_ROOTS) or real in ("/proc", "/sys", "/dev"):
+        raise SheetError(f"--specs: {units.show(text, 160)} is a system folder, not a folder of sheets")
+    if os.path.isdir(real):
+        return _walk(Path(real), text)
+    if os.path.isfile(real):
+        return [Path(real)]
+    raise SheetError(f"--specs: {units.show(text)}: no such spec file or folder")
+
+
+def _walk(root: Path, shown: str) -> list[Path]:
+    found: list[Path] = []
+    base_depth = len(root.parts)
+    for folder, subfolders, files in os.walk(root, followlinks=False):
+        depth = len(Path(folder).parts) - base_depth
+        subfolders[:] = sorted(d for d in subfolders if depth < MAX_DEPTH and not d.startswith(".")
+                               and not os.path.join(folder, d).startswith(REFUSED_ROOTS))
+        for name in sorted(files):
+            file = Path(folder, name)
+            if file.suffix in SUFFIXES and file.is_file() and not file.is_symlink():
+                found.append(file)
+                if len(found) > MAX_FILES:
+                    raise SheetError(f"--specs: more than {MAX_FILES:,} sheet files under {units.show(shown, 160)}; "
+                                     "point at the folder that holds your sheets")
+    return sorted(found)
 
 
 def _documents(path: Path) -> list[dict]:
     try:
-        text = path.read_text(encoding="utf-8")
-        docs = list(yaml.safe_load_all(text))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SheetError(f"{path}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise SheetError(f"{path}: not valid YAML{where}: {first_line}") from None
+        docs = load_yaml(read_text(str(path), "--specs"), str(path), "--specs", many=True)
+    except InputError as exc:
+        raise SheetError(str(exc)) from None
     found = []
     for doc in docs:
         items = doc if isinstance(doc, list) else [doc]
@@ -54,7 +76,7 @@ def _describe(exc: ValidationError) -> str:
     error = exc.errors()[0]
     location = ".".join(str(part) for part in error["loc"])
     # The discriminated union puts the kind first in the location; drop it.
-    for kind in ("accelerator", "interconnect", "system", "model", "process-node"):
+    for kind in ("accelerator", "interconnect", "system", "model", "process-node", "default"):
         location = location.removeprefix(kind + ".").removeprefix(kind)
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"{location or 'sheet'}: {error['msg']}{more}"
@@ -70,12 +92,18 @@ def validate(doc: dict, origin: str):
 
 
 def load_user_sheets(paths: list[Path]) -> list[tuple[str, dict, str]]:
-    """(kind, runtime dict, origin file) for every sheet under ``paths``."""
+    """(kind, runtime dict, origin file) for every sheet under ``paths``; an id given twice is an
+    error that names both places (one user sheet overriding a bundled one is the point)."""
     loaded = []
+    seen: dict[str, str] = {}
     for path in paths:
         for file in sheet_files(path):
             for doc in _documents(file):
                 sheet = validate(doc, str(file))
+                key = f"{sheet.kind}:{sheet.id}"
+                if key in seen:
+                    raise SheetError(f"{file}: {sheet.kind} {sheet.id!r} is also defined in {seen[key]}")
+                seen[key] = str(file)
                 loaded.append((sheet.kind, sheet.to_runtime(), str(file)))
     return loaded
 

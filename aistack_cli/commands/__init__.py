@@ -15,15 +15,19 @@ CALCULATORS = (
 )
 
 
+def _wanted(argv: list[str]) -> str:
+    return next((arg for arg in argv if not arg.startswith("-")), "")
+
+
 def load(argv: list[str]) -> None:
     """Import the calculator module(s) the command line needs, so their registration runs.
 
     Only the invoked subcommand is imported (start-up is a feature: scripts call aistack in
     loops); help, completion or an unknown word imports them all.
     """
-    wanted = next((arg for arg in argv if not arg.startswith("-")), "")
+    wanted = _wanted(argv)
     module = wanted.replace("-", "_")
-    if wanted == "specs":
+    if wanted in ("specs", "schema"):
         names: tuple[str, ...] = ()
     elif module in CALCULATORS:
         names = (module,)
@@ -33,8 +37,12 @@ def load(argv: list[str]) -> None:
         importlib.import_module(f"aistack_cli.commands.{name}")
 
 
-def register_plain(app) -> None:
-    """Commands that are not calculators (no sweeps or gates)."""
-    from aistack_cli.commands import specs
+def register_plain(app, argv: list[str]) -> None:
+    """Commands that are not calculators (no sweeps or gates); not even imported when a
+    calculator was asked for."""
+    if _wanted(argv).replace("-", "_") in CALCULATORS:
+        return
+    from aistack_cli.commands import schema, specs
 
     specs.register(app)
+    schema.register(app)

@@ -3,94 +3,83 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Optional
-
-import typer
-
 from aistack_cli import units
-from aistack_cli.calc.collectives import (ALGORITHMS, IN_NETWORK_EFFICIENCY, OPS, SCALE_OUT_EFFICIENCY,
-                                          SCALE_UP_EFFICIENCY, Efficiency, Fabric, Tier, collective_time,
-                                          mesh_bytes_per_s, unavailable)
+from aistack_cli.calc.collectives import ALGORITHMS, OPS, Efficiency, Fabric, Tier, collective_time, mesh_bytes_per_s
 from aistack_cli.calc.common import result_values
 from aistack_cli.errors import InputError
-from aistack_cli.render import Point
+from aistack_cli.result import Point
 from aistack_cli.runner import calculator
+from aistack_cli.runner.options import Opt
 
-Text = Optional[str]
 ALGORITHM_CHOICES = ("auto", *ALGORITHMS)
 MESH_FAMILIES = ("infinity-fabric", "gaudi-roce")  # switchless full meshes: links split evenly over peers
-OP_ALIASES = {"allreduce": "all-reduce", "allgather": "all-gather", "reducescatter": "reduce-scatter",
-              "bcast": "broadcast", "alltoall": "all-to-all"}
+OP_ALIASES = (("allreduce", "all-reduce"), ("allgather", "all-gather"), ("reducescatter", "reduce-scatter"),
+              ("bcast", "broadcast"), ("alltoall", "all-to-all"))
 COLUMNS = ["algorithm", "time_s", "algbw_bytes_per_s", "busbw_bytes_per_s", "bottleneck"]
-EFFICIENCY_NOTES = (
-    f"scale-up efficiency {SCALE_UP_EFFICIENCY:g} of the NVLink rate (default; nccl-tests ring busbw: "
-    "8x H100 ~370 and 8x H200 367 of 450 GB/s, 8x A100 ~230 of 300, 8x B200 682 of 900)",
-    f"scale-out efficiency {SCALE_OUT_EFFICIENCY:g} of the NIC rate (default; nccl-tests busbw: DGX A100 "
-    "8x HDR 192 of 200 GB/s, NDR 46-48 of 50 GB/s per NIC)",
-    f"NVLink SHARP (NVLS) efficiency {IN_NETWORK_EFFICIENCY:g} of the NVLink rate as algbw (default; NVLS "
-    "algbw: 8x H100/H200 ~275 of 450 GB/s, 8x B200 479 of 900, NVL72 431 of 900)",
+EFFICIENCY_DEFAULTS = ("efficiency-scale-up", "efficiency-scale-out", "efficiency-in-network")
+
+OPTIONS = [
+    Opt("size", "nccl_bytes", "Message size S as nccl-tests counts it (a bare 128M or 8G is binary, as nccl-tests "
+        "reads -b/-e), e.g. 1GiB; a list or range such as 8:8G:2 sweeps it (all-gather/reduce-scatter: the whole "
+        "array; all-to-all: one GPU's buffer).", flags=("--sizes",), field="size_bytes", lo=1, hi=2**50),
+    Opt("gpus", "int", "GPUs taking part (default: the --system's GPUs).", lo=2, hi=1e7),
+    Opt("gpus_per_node", "int", "GPUs per scale-up domain (default: the --system's, else the accelerator's scale-up "
+        "domain; NVL72 is one domain of 72).", flags=("--gpus-per-domain",), field="gpus_per_domain", lo=1, hi=1e5),
+    Opt("system", "id", "System id, e.g. dgx-h100 or gb200-nvl72: sets GPU, fabrics and NICs.", ids="system"),
+    Opt("gpu", "id", "Accelerator id, e.g. h100-sxm (default: the --system's).", ids="accelerator"),
+    Opt("intra", "id", "Scale-up interconnect id, e.g. nvswitch-3 (default: the system's or accelerator's).",
+        ids="interconnect"),
+    Opt("inter", "id", "Scale-out interconnect id, e.g. ib-ndr, ib-xdr, roce-400g (default: the system's).",
+        ids="interconnect"),
+    Opt("nics_per_node", "int", "Scale-out NICs per domain (default: the system's, else one per GPU).",
+        flags=("--nics-per-domain",), field="nics_per_domain", lo=1, hi=1e5),
+    Opt("algorithm", "word", "Algorithm (auto: the fastest).", default="auto", choices=ALGORITHM_CHOICES,
+        field="requested_algorithm"),
+    Opt("op", "word", "Collective.", default="all-reduce", choices=OPS, aliases=OP_ALIASES),
+    Opt("efficiency", "fraction", "Achieved fraction of every link rate (defaults per regime: scale-up 0.80, "
+        "scale-out 0.96, in-network 0.55).", lo=0.01, hi=1),
+    Opt("intra_latency", "seconds", "Scale-up latency per ring/tree hop, e.g. 3.4us (default: the sheet's).",
+        field="intra_latency_s", lo=0, hi=1),
+    Opt("inter_latency", "seconds", "Scale-out latency per ring/tree hop, e.g. 14us (default: the sheet's).",
+        field="inter_latency_s", lo=0, hi=1),
+]
+EXAMPLES = (
+    "aistack allreduce-time --size 1GiB --gpus 1024 --system dgx-h100 --inter ib-ndr",
+    "aistack allreduce-time --sizes 8:8G:2 --gpus 8 --system dgx-h100",
+    "aistack allreduce-time --op all-gather --size 256MiB --gpus 72 --system gb200-nvl72",
 )
 
 
 @calculator("allreduce-time",
             help="Collective time, algbw and busbw (as nccl-tests reports them) on a scale-up and scale-out fabric.",
-            columns=COLUMNS)
-def allreduce_time(
-    catalog,
-    size: Annotated[Text, typer.Option("--size", "--sizes", help="Message size S as nccl-tests counts it, e.g. 1GiB; "
-                                       "a list or range such as 8:8G:2 sweeps it (all-gather/reduce-scatter: the "
-                                       "whole array; all-to-all: one GPU's buffer).")] = None,
-    gpus: Annotated[Text, typer.Option(help="GPUs taking part (default: the --system's GPUs).")] = None,
-    gpus_per_node: Annotated[Text, typer.Option(help="GPUs per scale-up domain (default: the --system's, else the "
-                                                "accelerator's scale-up domain; NVL72 is one domain of 72).")] = None,
-    system: Annotated[Text, typer.Option(help="System id, e.g. dgx-h100 or gb200-nvl72: sets GPU, fabrics and "
-                                         "NICs.")] = None,
-    gpu: Annotated[Text, typer.Option(help="Accelerator id, e.g. h100-sxm (default: the --system's).")] = None,
-    intra: Annotated[Text, typer.Option(help="Scale-up interconnect id, e.g. nvswitch-3 (default: the system's or "
-                                        "accelerator's).")] = None,
-    inter: Annotated[Text, typer.Option(help="Scale-out interconnect id, e.g. ib-ndr, ib-xdr, roce-400g "
-                                        "(default: the system's).")] = None,
-    nics_per_node: Annotated[Text, typer.Option(help="Scale-out NICs per domain (default: the system's, else one "
-                                                "per GPU).")] = None,
-    algorithm: Annotated[str, typer.Option(help="ring, tree, hierarchical, in-network, pairwise (all-to-all) or "
-                                           "auto (the fastest).")] = "auto",
-    op: Annotated[str, typer.Option(help="all-reduce, all-gather, reduce-scatter, broadcast or "
-                                    "all-to-all.")] = "all-reduce",
-    efficiency: Annotated[Text, typer.Option(help=f"Achieved fraction of every link rate (defaults: scale-up "
-                                             f"{SCALE_UP_EFFICIENCY:g}, scale-out {SCALE_OUT_EFFICIENCY:g}, "
-                                             f"in-network {IN_NETWORK_EFFICIENCY:g}).")] = None,
-    intra_latency: Annotated[Text, typer.Option(help="Scale-up latency per ring/tree hop, e.g. 3.4us (default: the "
-                                                "sheet's; in-network uses NCCL's NVLS figure).")] = None,
-    inter_latency: Annotated[Text, typer.Option(help="Scale-out latency per ring/tree hop, e.g. 14us (default: the "
-                                                "sheet's; in-network uses NCCL's SHARP figure).")] = None,
-) -> Point:
-    size_bytes = _size(size)
-    op_name = _choice(op, "--op", OPS, OP_ALIASES)
-    wanted = _choice(algorithm, "--algorithm", ALGORITHM_CHOICES)
-    fabric, fabric_inputs, notes, warnings = _fabric(catalog, locals())
-    if wanted != "auto" and (reason := unavailable(wanted, op_name, fabric)):
-        raise InputError(f"--algorithm {wanted}: {reason}")
-    result = collective_time(op_name, size_bytes, fabric, wanted)
-    if not all(math.isfinite(v) for v in (result.time_s, result.algbw_bytes_per_s, result.busbw_bytes_per_s)):
-        raise InputError("--size/--efficiency: these inputs give no finite time; check their magnitudes")
-    inputs = {"op": op_name, "size_bytes": size_bytes, **fabric_inputs, "requested_algorithm": wanted}
-    notes = [*_efficiency_notes(efficiency, fabric.nodes, result), *notes, *result.assumptions]
+            options=OPTIONS, examples=EXAMPLES, columns=COLUMNS)
+def allreduce_time(catalog, o) -> Point:
+    if o.size is None:
+        raise InputError("--size: give the message size, e.g. --size 1GiB, or sweep it with --sizes 8:8G:2")
+    fabric, fabric_inputs, notes, warnings = _fabric(catalog, o)
+    if o.algorithm != "auto":
+        from aistack_cli.calc.collectives import unavailable
+
+        reason = unavailable(o.algorithm, o.op, fabric)
+        if reason:
+            raise InputError(f"--algorithm {o.algorithm}: {reason}")
+    result = collective_time(o.op, o.size, fabric, o.algorithm)
+    inputs = {"op": o.op, "size_bytes": o.size, **fabric_inputs, "requested_algorithm": o.algorithm}
+    notes = [*_efficiency_notes(catalog, o.efficiency, fabric.nodes, result), *notes, *result.assumptions]
     return Point(inputs, result_values(result), notes, warnings, list(result.steps))
 
 
-def _fabric(catalog, opts: dict):
+def _fabric(catalog, o):
     """The fabric from --system, --gpu and the fabric options; its inputs, notes and warnings."""
-    sys_sheet = catalog.get("system", opts["system"]) if opts["system"] else None
-    accelerator = _accelerator(catalog, opts["gpu"], sys_sheet)
-    gpus = _gpus(opts["gpus"], sys_sheet)
-    per_node = _gpus_per_node(opts["gpus_per_node"], gpus, accelerator, sys_sheet)
+    sys_sheet = catalog.get("system", o.system) if o.system else None
+    accelerator = _accelerator(catalog, o.gpu, sys_sheet)
+    gpus = _gpus(o.gpus, sys_sheet)
+    per_node = _gpus_per_node(o.gpus_per_node, gpus, accelerator, sys_sheet)
     nodes = gpus // per_node
-    up, mesh_notes, up_inputs = _scale_up(catalog, opts["intra"], opts["intra_latency"], accelerator, sys_sheet,
-                                          per_node)
-    out, nics, out_inputs = _scale_out(catalog, opts["inter"], opts["inter_latency"], opts["nics_per_node"],
-                                       per_node, nodes, sys_sheet)
-    eff = _efficiency(opts["efficiency"])
-    inputs = {"gpus": gpus, "gpus_per_node": per_node, "nodes": nodes, "system": sys_sheet.id if sys_sheet else None,
+    up, mesh_notes, up_inputs = _scale_up(catalog, o.intra, o.intra_latency, accelerator, sys_sheet, per_node)
+    out, nics, out_inputs = _scale_out(catalog, o.inter, o.inter_latency, o.nics_per_node, per_node, nodes, sys_sheet)
+    eff = _efficiency(catalog, o.efficiency)
+    inputs = {"gpus": gpus, "gpus_per_domain": per_node, "domains": nodes, "system": sys_sheet.id if sys_sheet else None,
               "gpu": accelerator.id, **up_inputs, **out_inputs, "scale_up_efficiency_fraction": eff.scale_up,
               "scale_out_efficiency_fraction": eff.scale_out, "in_network_efficiency_fraction": eff.in_network}
     notes = [*mesh_notes, *_domain_notes(sys_sheet, per_node, nodes, out_inputs)]
@@ -100,31 +89,14 @@ def _fabric(catalog, opts: dict):
 
 # ---- parsing -----------------------------------------------------------------------------
 
-def _size(text: str | None) -> float:
-    if text is None:
-        raise InputError("--size: give the message size, e.g. --size 1GiB, or sweep it with --sizes 8:8G:2")
-    value = units.positive(text, "bytes", "--size")
-    if value < 1:
-        raise InputError(f"--size: at least 1 byte, got {text!r}")
-    return value
-
-
-def _choice(text: str, flag: str, choices: tuple[str, ...], aliases: dict[str, str] | None = None) -> str:
-    key = text.strip().lower().replace("_", "-")
-    key = (aliases or {}).get(key.replace("-", ""), key)
-    if key not in choices:
-        raise InputError(f"{flag}: unknown value {text!r}; expected one of {', '.join(choices)}")
-    return key
-
-
-def _gpus(text: str | None, sys_sheet) -> int:
-    if text is None:
+def _gpus(given: int | None, sys_sheet) -> int:
+    if given is None:
         if sys_sheet is None:
             raise InputError("--gpus: give the number of GPUs taking part, e.g. --gpus 16 (or a --system)")
         if sys_sheet.accelerators < 2:
             raise InputError(f"--gpus: {sys_sheet.id} holds one GPU; a collective needs at least 2")
         return sys_sheet.accelerators
-    return units.integer(text, "--gpus", minimum=2)
+    return given
 
 
 def _accelerator(catalog, gpu: str | None, sys_sheet):
@@ -133,9 +105,9 @@ def _accelerator(catalog, gpu: str | None, sys_sheet):
     return catalog.get("accelerator", gpu or sys_sheet.accelerator)
 
 
-def _gpus_per_node(text: str | None, gpus: int, accelerator, sys_sheet) -> int:
-    if text is not None:
-        per_node = units.integer(text, "--gpus-per-node")
+def _gpus_per_node(given: int | None, gpus: int, accelerator, sys_sheet) -> int:
+    if given is not None:
+        per_node = given
         if per_node > gpus:
             raise InputError(f"--gpus-per-node: {per_node} per domain but only {gpus} GPUs take part")
     else:
@@ -147,7 +119,7 @@ def _gpus_per_node(text: str | None, gpus: int, accelerator, sys_sheet) -> int:
     return per_node
 
 
-def _scale_up(catalog, intra: str | None, latency: str | None, accelerator, sys_sheet, per_node: int):
+def _scale_up(catalog, intra: str | None, latency: float | None, accelerator, sys_sheet, per_node: int):
     """The scale-up tier: the GPU's own link rate, capped by the fabric's per-device figure
     (and, on a switchless mesh, by the links that reach the GPUs taking part)."""
     intra_id = intra or (sys_sheet.scale_up_interconnect if sys_sheet else accelerator.scale_up_interconnect)
@@ -163,55 +135,58 @@ def _scale_up(catalog, intra: str | None, latency: str | None, accelerator, sys_
             notes.append(f"{sheet.id} is a direct mesh of {mesh}: {per_node} GPUs reach each other over "
                          f"{per_node - 1}/{mesh - 1} of each GPU's links")
         rate = meshed
-    alpha = sheet.latency_s if latency is None else units.non_negative(latency, "seconds", "--intra-latency")
+    alpha = sheet.latency_s if latency is None else latency
     tier = Tier(sheet.id, rate, alpha, sheet.in_network_reduction)
     return tier, notes, {"intra": sheet.id, "scale_up_bandwidth_bytes_per_s": rate, "intra_latency_s": alpha,
                          "intra_in_network_reduction": sheet.in_network_reduction}
 
 
-def _scale_out(catalog, inter, latency, nics_text, per_node, nodes, sys_sheet):
+def _scale_out(catalog, inter, latency, nics_given, per_node, nodes, sys_sheet):
     """The scale-out tier, its NICs per domain, and the inputs to report (None in one domain)."""
     inter_id = inter or (sys_sheet.network_interconnect if sys_sheet else None)
     if inter_id is None:
         if nodes > 1:
             raise InputError(f"--inter: {nodes} scale-up domains need a scale-out fabric, e.g. --inter ib-ndr")
-        return None, 0.0, {"inter": None, "nics_per_node": None, "nic_bandwidth_bytes_per_s": None,
+        return None, 0.0, {"inter": None, "nics_per_domain": None, "nic_bandwidth_bytes_per_s": None,
                            "inter_latency_s": None, "inter_in_network_reduction": None}
     sheet = catalog.get("interconnect", inter_id)
     own = sys_sheet is not None and sheet.id == sys_sheet.network_interconnect
     rate = sys_sheet.nic_bandwidth_bytes_per_s if own else sheet.device_bandwidth_bytes_per_s
-    alpha = sheet.latency_s if latency is None else units.non_negative(latency, "seconds", "--inter-latency")
-    nics = _nics(nics_text, per_node, sys_sheet)
+    alpha = sheet.latency_s if latency is None else latency
+    nics = _nics(nics_given, per_node, sys_sheet)
     tier = Tier(sheet.id, rate, alpha, sheet.in_network_reduction)
-    return tier, nics, {"inter": sheet.id, "nics_per_node": nics, "nic_bandwidth_bytes_per_s": rate,
+    return tier, nics, {"inter": sheet.id, "nics_per_domain": nics, "nic_bandwidth_bytes_per_s": rate,
                         "inter_latency_s": alpha, "inter_in_network_reduction": sheet.in_network_reduction}
 
 
-def _nics(text: str | None, per_node: int, sys_sheet) -> float:
+def _nics(given: int | None, per_node: int, sys_sheet) -> float:
     """NICs per domain: given, else the system's NICs per GPU times the domain, else one per GPU."""
-    if text is not None:
-        return units.integer(text, "--nics-per-node")
+    if given is not None:
+        return given
     if sys_sheet is None:
         return per_node
     nics = sys_sheet.nics * per_node / sys_sheet.accelerators
     return int(nics) if nics.is_integer() else nics
 
 
-def _efficiency(text: str | None) -> Efficiency:
-    if text is None:
-        return Efficiency()
-    value = units.fraction(text, "--efficiency")
-    if value < 0.01:
-        raise InputError(f"--efficiency: below 1% of the link rate is not a fabric, got {text!r}")
-    return Efficiency(value, value, value)
+def _efficiency(catalog, given: float | None) -> Efficiency:
+    if given is not None:
+        return Efficiency(given, given, given)
+    up, out, inr = (catalog.get("default", d).value for d in EFFICIENCY_DEFAULTS)
+    return Efficiency(up, out, inr)
 
 
-def _efficiency_notes(text: str | None, nodes: int, result) -> list[str]:
+def _efficiency_notes(catalog, given: float | None, nodes: int, result) -> list[str]:
     """The defaults this result leans on, with their evidence (or the value given)."""
-    if text is not None:
-        return [f"efficiency {units.parse(text, 'fraction'):g} of every link rate (given)"]
-    scale_up, scale_out, nvls = EFFICIENCY_NOTES
-    return [scale_up, *([scale_out] if nodes > 1 else []), *([nvls] if result.in_network_time_s else [])]
+    if given is not None:
+        return [f"efficiency {given:g} of every link rate (given)"]
+    up, out, inr = (catalog.get("default", d) for d in EFFICIENCY_DEFAULTS)
+    notes = [up.note(f"scale-up efficiency {up.value:g} of the NVLink rate")]
+    if nodes > 1:
+        notes.append(out.note(f"scale-out efficiency {out.value:g} of the NIC rate"))
+    if result.in_network_time_s:
+        notes.append(inr.note(f"in-network (NVLS) efficiency {inr.value:g} of the NVLink rate as algbw"))
+    return notes
 
 
 # ---- notes -------------------------------------------------------------------------------
@@ -221,7 +196,7 @@ def _domain_notes(sys_sheet, per_node: int, nodes: int, out_inputs: dict) -> lis
     if sys_sheet and sys_sheet.nodes > 1 and per_node > sys_sheet.accelerators // sys_sheet.nodes:
         notes.append(f"{sys_sheet.id}: one scale-up domain of {per_node} GPUs spans its "
                      f"{sys_sheet.nodes} trays; counted as one node")
-    if nodes > 1 and sys_sheet is None and out_inputs["nics_per_node"] == per_node:
+    if nodes > 1 and sys_sheet is None and out_inputs["nics_per_domain"] == per_node:
         notes.append("one scale-out NIC per GPU (rail-optimised; set --nics-per-node)")
     if nodes > 1 and sys_sheet and out_inputs["inter"] != sys_sheet.network_interconnect:
         notes.append(f"{out_inputs['inter']} NICs at their own rate instead of {sys_sheet.id}'s "

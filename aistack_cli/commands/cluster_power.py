@@ -2,90 +2,95 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
-import typer
-
 from aistack_cli import units
 from aistack_cli.calc.common import host_overhead_w, result_values
 from aistack_cli.calc.power import TOPOLOGIES, Fabric, Site, SystemSpec, cluster_power as compute
-from aistack_cli.commands import common as site_defaults
 from aistack_cli.errors import InputError
-from aistack_cli.render import Point
+from aistack_cli.result import Point
 from aistack_cli.runner import calculator
+from aistack_cli.runner.options import Opt
 
-Text = Optional[str]
 NETWORKS = (*TOPOLOGIES, "none")
 SCALE_OUT_FAMILIES = ("infiniband", "ethernet", "gaudi-roce")
-
-# Defaults, each with the evidence it rests on (listed under every table as an assumption).
-LOAD = f"{site_defaults.LOAD_FRACTION:g}"
-LOAD_NOTE = "load {load:g} of the rated maximum on average (default " + LOAD + ": " + site_defaults.LOAD_EVIDENCE + ")"
-PUE = f"{site_defaults.PUE:g}"
-PUE_NOTE = "PUE {pue:g} (default " + PUE + ": " + site_defaults.PUE_EVIDENCE + ")"
-PRICE = "0.0806"
-PRICE_NOTE = "electricity ${price:g}/kWh (default $0.0806: US industrial average 2023, EIA)"
-CARBON = f"{site_defaults.CARBON_G_PER_KWH:g}"
-CARBON_NOTE = "grid carbon {carbon:g} g/kWh (default " + CARBON + ": " + site_defaults.CARBON_EVIDENCE + ")"
-WUE = "1.8"
-WUE_NOTE = ("WUE {wue:g} L/kWh of IT energy (default 1.8: US data-centre average on-site water, "
-            "Shehabi et al. 2016, LBNL-1005775)")
-RACK_LIMIT_W = 40_000.0
-RACK_NOTE = ("rack power limit {limit} (default 40 kW when the system sheet gives no rack: "
-             "NVIDIA DGX SuperPOD H100, 4 DGX H100 of 10.2 kW per rack)")
 DEFAULT_INTER = "ib-ndr"
 DEFAULT_INTER_NOTE = ("scale-out link ib-ndr (default for a custom build: 400 Gb/s NDR InfiniBand, one port per "
                       "accelerator, as in DGX H100 and GB200 NVL72; give --inter)")
 
+OPTIONS = [
+    Opt("gpu", "id", "Accelerator id, e.g. gb200 (its system sheet is used when there is one).", ids="accelerator"),
+    Opt("gpus", "int", "Accelerators in the cluster, e.g. 100k (default: one system).", lo=1, hi=1e7),
+    Opt("system", "id", "System id: accelerators, host overhead and rack, e.g. dgx-h100, gb200-nvl72.", ids="system"),
+    Opt("gpus_per_node", "int", "Custom build: accelerators per node.", field="gpus_per_system", lo=1, hi=1e4),
+    Opt("node_overhead", "watts", "Custom build (or override): power of a node besides its accelerators at full load, "
+        "e.g. 4.6kW.", field="host_overhead_per_system_w", lo=0, hi=1e7),
+    Opt("gpu_power", "watts", "Power per accelerator at full load (default: its TDP), e.g. a cap of 960W.",
+        field="power_per_gpu_w", lo=1, hi=1e5),
+    Opt("load", "fraction", "Average draw as a fraction of the rated maximum (default 0.76, measured).",
+        field="load_fraction", lo=0, lo_open=True, hi=1),
+    Opt("network", "word", "Scale-out fabric.", default="rail-optimized", choices=NETWORKS),
+    Opt("inter", "id", "Scale-out link id, e.g. ib-ndr, roce-400g (default: the system's).", ids="interconnect"),
+    Opt("switch_radix", "int", "Switch ports at that link speed (default: the link's sheet).", lo=4, hi=1e4),
+    Opt("switch_power", "watts", "Power per switch (default: the link's sheet), e.g. 1.7kW.",
+        field="power_per_switch_w", lo=0, hi=1e6),
+    Opt("transceiver_power", "watts", "Power per optical module port (default: the link's sheet); 0W for copper.",
+        field="power_per_transceiver_w", lo=0, hi=1e4),
+    Opt("storage_power", "watts", "Storage systems' power, e.g. 2MW.", default=0.0, field="storage_power_w", lo=0,
+        hi=1e10),
+    Opt("pue", "ratio", "Power usage effectiveness: facility / IT power (default 1.58, industry average).", lo=1, hi=3),
+    Opt("rack_power_limit", "watts", "Power a rack may draw at peak, e.g. 40kW.", field="rack_power_limit_w", lo=1e3,
+        hi=2e6),
+    Opt("price_per_kwh", "usd_per_kwh", "Electricity price, e.g. 0.08, 8c/kWh or $80/MWh (default $0.0806/kWh).",
+        field="price_usd_per_kwh", lo=0, hi=10),
+    Opt("carbon_intensity", "g_per_kwh", "Grid carbon intensity in g CO2 per kWh (default 481).",
+        field="carbon_intensity_g_per_kwh", lo=0, hi=2000),
+    Opt("wue", "l_per_kwh", "Water usage effectiveness in litres per IT kWh (default 1.8).", field="wue_l_per_kwh",
+        lo=0, hi=100),
+    Opt("years", "count", "Years of operation for the totals.", default=1.0, lo=0, lo_open=True, hi=100),
+]
+EXAMPLES = (
+    "aistack cluster-power --gpu gb200 --gpus 100000 --pue 1.15 --price-per-kwh 0.08",
+    "aistack cluster-power --system dgx-h100 --gpus 1024 --inter ib-ndr",
+    "aistack cluster-power --gpu h100-sxm --gpus 8k:64k:x2 -f csv",
+)
+
 
 @calculator("cluster-power",
             help="Power at the meter, racks, network gear, energy, cost, carbon and water of a GPU cluster.",
+            options=OPTIONS, examples=EXAMPLES,
             columns=["gpus_installed", "racks", "it_power_w", "it_power_peak_w", "facility_power_w",
                      "energy_cost_usd_per_year", "co2_kg_per_year"])
-def cluster_power(
-    catalog,
-    gpu: Annotated[Text, typer.Option(help="Accelerator id, e.g. gb200 (its system sheet is used when there is one).")] = None,
-    gpus: Annotated[Text, typer.Option(help="Accelerators in the cluster, e.g. 100k (default: one system).")] = None,
-    system: Annotated[Text, typer.Option(help="System id: accelerators, host overhead and rack, e.g. dgx-h100, gb200-nvl72.")] = None,
-    gpus_per_node: Annotated[Text, typer.Option(help="Custom build: accelerators per node.")] = None,
-    node_overhead: Annotated[Text, typer.Option(help="Custom build (or override): power of a node besides its accelerators at full load, e.g. 4.6kW.")] = None,
-    gpu_power: Annotated[Text, typer.Option(help="Power per accelerator at full load (default: its TDP), e.g. a cap of 960W.")] = None,
-    load: Annotated[str, typer.Option(help="Average draw as a fraction of the rated maximum (0.76, measured).")] = LOAD,
-    network: Annotated[str, typer.Option(help="Scale-out fabric: rail-optimized, fat-tree or none.")] = "rail-optimized",
-    inter: Annotated[Text, typer.Option(help="Scale-out link id, e.g. ib-ndr, roce-400g (default: the system's).")] = None,
-    switch_radix: Annotated[Text, typer.Option(help="Switch ports at that link speed (default: the link's sheet).")] = None,
-    switch_power: Annotated[Text, typer.Option(help="Power per switch (default: the link's sheet), e.g. 1.7kW.")] = None,
-    transceiver_power: Annotated[Text, typer.Option(help="Power per optical module port (default: the link's sheet); 0W for copper.")] = None,
-    storage_power: Annotated[str, typer.Option(help="Storage systems' power, e.g. 2MW.")] = "0",
-    pue: Annotated[str, typer.Option(help="Power usage effectiveness: facility / IT power (1.58 industry average).")] = PUE,
-    rack_power_limit: Annotated[Text, typer.Option(help="Power a rack may draw at peak, e.g. 40kW.")] = None,
-    price_per_kwh: Annotated[str, typer.Option(help="Electricity price in USD per kWh.")] = PRICE,
-    carbon_intensity: Annotated[str, typer.Option(help="Grid carbon intensity in g CO2 per kWh.")] = CARBON,
-    wue: Annotated[str, typer.Option(help="Water usage effectiveness in litres per IT kWh.")] = WUE,
-    years: Annotated[str, typer.Option(help="Years of operation for the totals.")] = "1",
-) -> Point:
-    spec, inputs, notes, warnings = _system(catalog, gpu, system, gpus_per_node, node_overhead, gpu_power)
-    count = units.integer(gpus, "--gpus") if gpus is not None else inputs["gpus_per_system"]
-    load_fraction = units.fraction(load, "--load")
-    fabric, net_inputs, net_notes, net_warnings = _fabric(catalog, network, inter, switch_radix, switch_power,
-                                                          transceiver_power, inputs)
-    site, site_inputs, site_notes = _site(spec, storage_power, pue, rack_power_limit, price_per_kwh,
-                                          carbon_intensity, wue, years)
-    result = compute(count, spec, load_fraction, fabric, site)
-    all_inputs = {**inputs, "gpus": count, "load": load_fraction, **net_inputs, **site_inputs}
-    assumptions = [*notes, LOAD_NOTE.format(load=load_fraction), *net_notes, *site_notes, *result.assumptions]
+def cluster_power(catalog, o) -> Point:
+    spec, inputs, notes, warnings = _system(catalog, o.gpu, o.system, o.gpus_per_node, o.node_overhead, o.gpu_power)
+    count = o.gpus if o.gpus is not None else inputs["gpus_per_system"]
+    load = _default(catalog, o.load, "load-fraction", lambda v: f"load {v:g} of the rated maximum on average",
+                    notes)
+    fabric, net_inputs, net_notes, net_warnings = _fabric(catalog, o, inputs)
+    site, site_inputs, site_notes = _site(catalog, spec, o)
+    result = compute(count, spec, load, fabric, site)
+    all_inputs = {**inputs, "gpus": count, "load_fraction": load, **net_inputs, **site_inputs}
+    assumptions = [*notes, *net_notes, *site_notes, *result.assumptions]
     return Point(all_inputs, result_values(result), assumptions,
                  [*warnings, *net_warnings, *result.warnings], list(result.steps))
 
 
+def _default(catalog, given: float | None, default_id: str, describe, notes: list[str]) -> float:
+    """The option when given, else the cited default, with an assumption line either way."""
+    if given is not None:
+        notes.append(describe(given) + " (given)")
+        return given
+    default = catalog.get("default", default_id)
+    notes.append(default.note(describe(default.value)))
+    return default.value
+
+
 # ---- the building block ------------------------------------------------------------------
 
-def _system(catalog, gpu_id, system_id, per_node_text, overhead_text, power_text):
+def _system(catalog, gpu_id, system_id, per_node, overhead, power):
     """The system the cluster is built of: a catalog sheet, or a custom node."""
-    if per_node_text is not None:
+    if per_node is not None:
         if system_id:
             raise InputError("--gpus-per-node: give either --system or a custom build, not both")
-        return _custom(catalog, gpu_id, per_node_text, overhead_text, power_text)
+        return _custom(catalog, gpu_id, per_node, overhead, power)
     if system_id is None and gpu_id is None:
         raise InputError("--gpu: give an accelerator id (e.g. --gpu h100-sxm), a --system, or a custom build "
                          "with --gpus-per-node, --node-overhead and --gpu-power")
@@ -93,8 +98,8 @@ def _system(catalog, gpu_id, system_id, per_node_text, overhead_text, power_text
     accelerator = catalog.get("accelerator", sheet.accelerator)
     if gpu_id and catalog.resolve("accelerator", gpu_id) != accelerator.id:
         raise InputError(f"--gpu: {gpu_id} does not match --system {sheet.id}, which holds {accelerator.id}")
-    power_w = _gpu_power(accelerator, power_text)
-    overhead_w, notes, warnings = _overhead(sheet, accelerator, power_w, overhead_text)
+    power_w = _gpu_power(accelerator, power)
+    overhead_w, notes, warnings = _overhead(sheet, accelerator, power_w, overhead)
     spec = SystemSpec(sheet.accelerators, sheet.nodes, power_w, overhead_w, sheet.nics, sheet.systems_per_rack)
     inputs = {"gpu": accelerator.id, "system": sheet.id, "gpus_per_system": sheet.accelerators,
               "nodes_per_system": sheet.nodes, "gpu_tdp_w": accelerator.tdp_w, "power_per_gpu_w": power_w,
@@ -117,22 +122,21 @@ def _system_for(catalog, gpu_id):
     return catalog.get("system", found[0]), f"system {found[0]}: the only system sheet built of {wanted}"
 
 
-def _gpu_power(accelerator, power_text) -> float:
-    if power_text is not None:
-        return units.positive(power_text, "watts", "--gpu-power")
+def _gpu_power(accelerator, power) -> float:
+    if power is not None:
+        return power
     if accelerator is None or accelerator.tdp_w is None:
         name = accelerator.id + "'s sheet has no TDP" if accelerator else "no --gpu was given"
         raise InputError(f"--gpu-power: {name}; give the power per accelerator at full load, e.g. --gpu-power 700W")
     return accelerator.tdp_w
 
 
-def _overhead(sheet, accelerator, power_w, overhead_text):
+def _overhead(sheet, accelerator, power_w, given):
     """Host overhead per system: the rated maximum minus the accelerators at TDP (or the override)."""
     what = (f"system {sheet.id}: rated {units.format_si(sheet.max_power_w, 'W')} includes its CPUs, memory, NICs "
             "and their optics, fans and its own scale-up switches; only gear outside it is added")
-    if overhead_text is not None:
-        overhead = units.non_negative(overhead_text, "watts", "--node-overhead")
-        return overhead, [f"host overhead {units.format_si(overhead, 'W')} per system (--node-overhead)"], []
+    if given is not None:
+        return given, [f"host overhead {units.format_si(given, 'W')} per system (--node-overhead)"], []
     tdp = accelerator.tdp_w if accelerator.tdp_w is not None else power_w
     overhead = host_overhead_w(sheet.max_power_w, sheet.accelerators, tdp)
     if overhead >= 0:
@@ -145,14 +149,12 @@ def _overhead(sheet, accelerator, power_w, overhead_text):
                      "give the host power per system")
 
 
-def _custom(catalog, gpu_id, per_node_text, overhead_text, power_text):
+def _custom(catalog, gpu_id, per_node, overhead, power):
     accelerator = catalog.get("accelerator", gpu_id) if gpu_id else None
-    per_node = units.integer(per_node_text, "--gpus-per-node")
-    if overhead_text is None:
+    if overhead is None:
         raise InputError("--node-overhead: a custom build needs the power of a node besides its accelerators, "
                          "e.g. --node-overhead 4.6kW (DGX H100: 10.2 kW − 8 × 700 W)")
-    overhead = units.non_negative(overhead_text, "watts", "--node-overhead")
-    power_w = _gpu_power(accelerator, power_text)
+    power_w = _gpu_power(accelerator, power)
     spec = SystemSpec(per_node, 1, power_w, overhead, per_node, None)
     inputs = {"gpu": accelerator.id if accelerator else None, "system": None, "gpus_per_system": per_node,
               "nodes_per_system": 1, "gpu_tdp_w": accelerator.tdp_w if accelerator else None,
@@ -166,10 +168,8 @@ def _custom(catalog, gpu_id, per_node_text, overhead_text, power_text):
 
 # ---- network -----------------------------------------------------------------------------
 
-def _fabric(catalog, network, inter_id, radix_text, switch_text, optics_text, inputs):
-    topology = network.strip().lower()
-    if topology not in NETWORKS:
-        raise InputError(f"--network: expected one of {', '.join(NETWORKS)}, got {network!r}")
+def _fabric(catalog, o, inputs):
+    topology, inter_id = o.network, o.inter
     default_inter = inputs.pop("default_inter")
     nic_speed = inputs.pop("nic_bandwidth_bytes_per_s")
     if topology == "none":
@@ -180,12 +180,10 @@ def _fabric(catalog, network, inter_id, radix_text, switch_text, optics_text, in
     if link.family not in SCALE_OUT_FAMILIES:
         raise InputError(f"--inter: {link.id} is a {link.family} link, not a scale-out network; "
                          "give an InfiniBand or Ethernet id such as ib-ndr or roce-400g")
-    radix = _sheet_or_option(radix_text, link.switch_radix, "--switch-radix", link.id, "switch radix", "64", int)
-    if radix < 4:
-        raise InputError(f"--switch-radix: a fat tree needs switches of at least 4 ports, got {radix}")
-    switch_w = _sheet_or_option(switch_text, link.switch_power_w, "--switch-power", link.id, "switch power",
+    radix = int(_sheet_or_option(o.switch_radix, link.switch_radix, "--switch-radix", link.id, "switch radix", "64"))
+    switch_w = _sheet_or_option(o.switch_power, link.switch_power_w, "--switch-power", link.id, "switch power",
                                 "1.7kW")
-    optics_w = _sheet_or_option(optics_text, link.transceiver_power_w, "--transceiver-power", link.id,
+    optics_w = _sheet_or_option(o.transceiver_power, link.transceiver_power_w, "--transceiver-power", link.id,
                                 "transceiver power", "15W (0W for copper)")
     if nic_speed and abs(nic_speed - link.link_bandwidth_bytes_per_s) > 1e-6 * nic_speed:
         warnings.append(f"the system's NICs run at {units.format_si(nic_speed * 8, 'b/s')} but {link.id} ports "
@@ -196,47 +194,39 @@ def _fabric(catalog, network, inter_id, radix_text, switch_text, optics_text, in
     return Fabric(topology, radix, switch_w, optics_w), inputs_out, notes, warnings
 
 
-def _sheet_or_option(text, sheet_value, flag, link_id, what, example, kind=float):
-    if text is not None:
-        if kind is int:
-            return units.integer(text, flag)
-        return units.non_negative(text, "watts", flag)
+def _sheet_or_option(given, sheet_value, flag, link_id, what, example) -> float:
+    if given is not None:
+        return given
     if sheet_value is None:
         raise InputError(f"{flag}: the {link_id} sheet has no {what}; give it, e.g. {flag} {example}")
-    return kind(sheet_value)
+    return sheet_value
 
 
 # ---- site --------------------------------------------------------------------------------
 
-def _site(spec, storage_text, pue_text, limit_text, price_text, carbon_text, wue_text, years_text):
-    pue = units.parse(pue_text, "count", "--pue")
-    if not 1 <= pue <= 10:
-        raise InputError(f"--pue: facility power over IT power, from 1 to 10 (1.1 hyperscale, 1.58 average), "
-                         f"got {pue_text!r}")
-    storage = units.non_negative(storage_text, "watts", "--storage-power")
-    price = units.non_negative(price_text, "usd_per_kwh", "--price-per-kwh")
-    carbon = units.non_negative(carbon_text, "g_per_kwh", "--carbon-intensity")
-    water = units.non_negative(wue_text, "l_per_kwh", "--wue")
-    years = units.positive(years_text, "count", "--years")
-    limit = units.positive(limit_text, "watts", "--rack-power-limit") if limit_text is not None else None
-    notes = [PUE_NOTE.format(pue=pue), PRICE_NOTE.format(price=price), CARBON_NOTE.format(carbon=carbon),
-             WUE_NOTE.format(wue=water)]
-    limit = _rack_limit(spec, limit, notes)
-    if storage == 0:
+def _site(catalog, spec, o):
+    notes: list[str] = []
+    pue = _default(catalog, o.pue, "pue", lambda v: f"PUE {v:g}", notes)
+    price = _default(catalog, o.price_per_kwh, "electricity-price", lambda v: f"electricity ${v:g}/kWh", notes)
+    carbon = _default(catalog, o.carbon_intensity, "carbon-intensity", lambda v: f"grid carbon {v:g} g/kWh", notes)
+    water = _default(catalog, o.wue, "wue", lambda v: f"WUE {v:g} L/kWh of IT energy", notes)
+    limit = _rack_limit(catalog, spec, o.rack_power_limit, notes)
+    if o.storage_power == 0:
         notes.append("storage not counted (give --storage-power)")
-    site = Site(pue, price, carbon, water, years, limit, storage)
-    inputs = {"storage_w": storage, "pue": pue, "rack_power_limit_w": limit, "price_usd_per_kwh": price,
-              "carbon_intensity_g_per_kwh": carbon, "wue_l_per_kwh": water, "years": years}
+    site = Site(pue, price, carbon, water, o.years, limit, o.storage_power)
+    inputs = {"storage_power_w": o.storage_power, "pue": pue, "rack_power_limit_w": limit, "price_usd_per_kwh": price,
+              "carbon_intensity_g_per_kwh": carbon, "wue_l_per_kwh": water, "years": o.years}
     return site, inputs, notes
 
 
-def _rack_limit(spec: SystemSpec, limit: float | None, notes: list[str]) -> float | None:
+def _rack_limit(catalog, spec: SystemSpec, limit: float | None, notes: list[str]) -> float | None:
     """The rack power limit, checked against one system: a server cannot be split across racks."""
     peak = spec.gpus_per_system * spec.gpu_power_w + spec.host_overhead_w
     default = limit is None and spec.systems_per_rack is None
     if default:
-        limit = RACK_LIMIT_W
-        notes.append(RACK_NOTE.format(limit=units.format_si(limit, "W")))
+        sheet = catalog.get("default", "rack-power-limit")
+        limit = sheet.value
+        notes.append(sheet.note(f"rack power limit {units.format_si(limit, 'W')} when the system sheet gives no rack"))
     if limit is None or limit >= peak or (spec.systems_per_rack is None and spec.nodes_per_system > 1):
         return limit
     if default:

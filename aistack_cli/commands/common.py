@@ -1,31 +1,40 @@
-"""Option parsing that several commands share: precisions, model and accelerator look-ups."""
+"""Options and look-ups that several commands share: model shape, precisions, accelerators."""
 
 from __future__ import annotations
 
-from aistack_cli import units
+from typing import Any
+
 from aistack_cli.calc.common import BYTES_PER_ELEMENT
 from aistack_cli.errors import InputError
+from aistack_cli.runner.options import Opt
 
-PRECISION_HELP = "one of " + ", ".join(BYTES_PER_ELEMENT)
+WEIGHT_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
+WEIGHT_DTYPE = Opt("weights_dtype", "word", "Weight element type.", default="bf16", choices=WEIGHT_DTYPES)
 
-# Site defaults for an unknown site, shared by train-cost and cluster-power, with their evidence
-# (each command lists the one it used under its output).
-LOAD_FRACTION = 0.76
-LOAD_EVIDENCE = ("an 8-GPU H100 node training transformers drew 76% of its 10.2 kW rating, Newkirk et al. "
-                 "2025, arXiv 2506.14551; its highest reading was ~8.4 kW = 82%, Latif et al. 2024, arXiv 2412.08602")
-PUE = 1.58
-PUE_EVIDENCE = "industry average, Uptime Institute 2023; hyperscale fleets ~1.10, Google 2021; pass --pue for your site"
-CARBON_G_PER_KWH = 481.0
-CARBON_EVIDENCE = "world average 2023, Ember, lifecycle; US 366 g/kWh, EIA 2023, combustion only"
+# A model given by its shape, or figures overriding a catalog model's (what-ifs, and saved
+# outputs read back through --config, which carry the sheet's figures).
+LAYERS = Opt("layers", "int", "Transformer layers (a model by shape, or overriding the sheet's).", lo=1, hi=1e4)
+KV_HEADS = Opt("kv_heads", "int", "Key/value heads (1 for MQA).", lo=1, hi=1e5)
+HEAD_DIM = Opt("head_dim", "int", "Dimension of one attention head.", lo=1, hi=1e5)
+HIDDEN_SIZE = Opt("hidden_size", "int", "Model width.", lo=1, hi=1e6)
+HEADS = Opt("heads", "int", "Attention (query) heads.", lo=1, hi=1e5)
+PARAMS = Opt("params", "count", "Total parameters, e.g. 70B.", field="params_total", lo=1, hi=1e16)
+ACTIVE_PARAMS = Opt("active_params", "count", "Parameters active per token (MoE), e.g. 37B.", field="params_active",
+                    lo=1, hi=1e16)
+ARCHITECTURE_OPTIONS = (LAYERS, KV_HEADS, HEAD_DIM, PARAMS)
 
 
-def precision(text: str, what: str, allowed: tuple[str, ...] | None = None) -> str:
-    """A precision name (``bf16``), checked against ``allowed`` when given."""
-    name = text.strip().lower()
-    choices = allowed or tuple(BYTES_PER_ELEMENT)
-    if name not in choices:
-        raise InputError(f"{what}: unknown precision {text!r}; expected one of {', '.join(choices)}")
-    return name
+def model_overrides(o, sheet: dict[str, Any], model_id: str) -> tuple[dict[str, Any], list[str]]:
+    """The sheet's figures, each replaced by its option when the user gave one; a note per change."""
+    shape = dict(sheet)
+    notes = []
+    for name, value in sheet.items():
+        if o.given(name) and getattr(o, name) is not None and getattr(o, name) != value:
+            shape[name] = getattr(o, name)
+            notes.append(f"{name} {shape[name]:,} given, replacing the {model_id} sheet's {value:,}"
+                         if isinstance(value, (int, float)) else f"{name} {shape[name]} given, replacing the "
+                                                                  f"{model_id} sheet's {value}")
+    return shape, notes
 
 
 def accelerator_precision(gpu, name: str, what: str) -> float:
@@ -37,15 +46,15 @@ def accelerator_precision(gpu, name: str, what: str) -> float:
     return peak
 
 
-def optional_int(text: str | None, what: str, minimum: int = 1) -> int | None:
-    return None if text is None else units.integer(text, what, minimum=minimum)
-
-
-def tensor_parallel(tp_text: str | None, gpus: int, what: str = "--tp") -> int:
+def tensor_parallel(tp: int | None, gpus: int, what: str = "--tp") -> int:
     """Tensor-parallel size: all GPUs by default; must divide the GPU count."""
-    tp = gpus if tp_text is None else units.integer(tp_text, what)
+    tp = gpus if tp is None else tp
     if tp > gpus:
         raise InputError(f"{what}: {tp} tensor-parallel shards but only {gpus} GPUs")
     if gpus % tp:
         raise InputError(f"{what}: {gpus} GPUs do not split into groups of {tp}")
     return tp
+
+
+def bytes_per_element(dtype: str) -> float:
+    return BYTES_PER_ELEMENT[dtype]

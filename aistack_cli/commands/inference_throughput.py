@@ -3,88 +3,89 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Optional
 
-import typer
-
-from aistack_cli import units
 from aistack_cli.calc.common import BYTES_PER_ELEMENT, Step, fmt, result_values
 from aistack_cli.calc.inference import (Deployment, Hardware, ModelShape, Targets, Workload, plan, serve,
                                         smallest_fitting_gpus)
 from aistack_cli.calc.kvcache import Attention
-from aistack_cli.commands.common import accelerator_precision, precision, tensor_parallel
+from aistack_cli.commands.common import accelerator_precision, tensor_parallel
 from aistack_cli.errors import InputError
-from aistack_cli.render import Point
+from aistack_cli.result import Point
 from aistack_cli.runner import calculator
+from aistack_cli.runner.options import Opt
 
 WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 KV_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp4")
 NATIVE_LOW_PRECISION = ("fp8", "fp4")  # tensor cores multiply these directly where the sheet lists them
-DEFAULT_PROMPT, DEFAULT_OUTPUT = "2k", "512"
-# Decode reaches ~0.7 of peak HBM bandwidth at batch 1: gpt-fast (pytorch-labs/gpt-fast README, A100-80GB)
-# measured 1,397 of 2,039 GB/s (0.69) for Llama-2-7B and 1,426 GB/s per GPU (0.70) for Llama-2-70B TP2.
-MBU_DEFAULT = 0.7
-MBU_NOTE = "MBU 0.7 of peak HBM bandwidth (default; gpt-fast measured 0.69-0.70 at batch 1 on A100)"
-# Achieved compute, one default per compute precision. TensorRT-LLM's batch-1 first-token latency for
-# Llama-70B TP4 with 2,048 prompt tokens (docs/source/performance.md, v0.5) is 377 ms in FP16 on A100 and
-# 109 ms in FP8 on H100; with the all-reduces counted these imply 0.66 of the 16-bit peak and 0.41 of the
-# FP8 peak: FP8 halves the GEMM time at best while the rest of the layer does not speed up.
-MFU_DEFAULTS = {"16-bit": 0.6, "8/4-bit": 0.4}
-MFU_NOTE = ("MFU {mfu:g} of dense {compute} peak (default for {kind} compute; TensorRT-LLM batch-1 TTFT "
-            "implies 0.66 in FP16 on A100, 0.41 in FP8 on H100)")
-Text = Optional[str]
 # A comparison table shows these next to the inputs that differ between rows (gpu, gpus, tp, batch, price).
-COLUMNS = ["fits", "ttft_s", "itl_s", "output_tokens_per_s", "cost_per_million_output_tokens_usd"]
+COLUMNS = ["replica_gpus", "concurrent_sequences", "fits", "ttft_s", "itl_s", "output_tokens_per_s",
+           "cost_per_million_output_tokens_usd"]
+
+OPTIONS = [
+    Opt("model", "id", "Model id from the catalog, e.g. llama-3.1-70b.", ids="model"),
+    Opt("gpu", "id", "Accelerator id(s), e.g. h100-sxm or h100-sxm,h200,b200,mi300x to compare.", ids="accelerator"),
+    Opt("gpus", "int", "Accelerators in the deployment (default: the smallest power of two that fits).", lo=1,
+        hi=1e6),
+    Opt("tp", "int", "Tensor-parallel shards per replica (default: all GPUs / pp).", lo=1, hi=1e4),
+    Opt("pp", "int", "Pipeline stages per replica.", lo=1, hi=1e4),
+    Opt("batch", "int", "Concurrent sequences (default 1; found by --target-itl/--target-ttft).", lo=1, hi=1e7),
+    Opt("prompt", "int", "Prompt tokens per request, e.g. 2k.", default=2000, default_text="2k",
+        field="prompt_tokens", lo=1, hi=1e8),
+    Opt("output", "int", "Output tokens per request, e.g. 512.", default=512, field="output_tokens", lo=1, hi=1e8),
+    Opt("weights_dtype", "word", "Weight type.", default="bf16", choices=WEIGHT_DTYPES),
+    Opt("kv_dtype", "word", "KV-cache type.", default="bf16", choices=KV_DTYPES),
+    Opt("mbu", "fraction", "Achieved fraction of peak memory bandwidth (default 0.7).", lo=0, lo_open=True, hi=1),
+    Opt("mfu", "fraction", "Achieved fraction of dense peak compute (default 0.6 in 16-bit, 0.4 in fp8/fp4).", lo=0,
+        lo_open=True, hi=1),
+    Opt("memory_utilization", "fraction", "Fraction of accelerator memory the server may use (vLLM default 0.9).",
+        default=0.9, lo=0, lo_open=True, hi=1),
+    Opt("price_per_gpu_hour", "usd_per_hour", "USD per GPU-hour (default: the sheet's dated price).",
+        field="price_usd_per_gpu_hour", lo=0, lo_open=True, hi=1e4),
+    Opt("target_itl", "seconds", "Plan: largest batch with inter-token latency at most this, e.g. 50ms.",
+        field="target_itl_s", lo=0, lo_open=True, hi=3600),
+    Opt("target_ttft", "seconds", "Plan: largest batch with time to first token at most this, e.g. 2s.",
+        field="target_ttft_s", lo=0, lo_open=True, hi=86400),
+]
+EXAMPLES = (
+    "aistack inference-throughput --model llama-3.1-70b --gpu h100-sxm --gpus 4 --batch 32 --prompt 2k --output 512",
+    "aistack inference-throughput --model llama-3.1-70b --gpu h100-sxm,h200,b200,mi300x --target-itl 50ms",
+    "aistack inference-throughput --model mixtral-8x7b --gpu h100-sxm --gpus 2 --batch 1,8,64,256 -f csv",
+)
 
 
 @calculator("inference-throughput",
             help="Serving a model: does it fit, TTFT, inter-token latency, tokens/s and cost per million tokens.",
-            columns=COLUMNS, sort_by="cost_per_million_output_tokens_usd", rank_over=("gpu",))
-def inference_throughput(
-    catalog,
-    model: Annotated[Text, typer.Option(help="Model id from the catalog, e.g. llama-3.1-70b.")] = None,
-    gpu: Annotated[Text, typer.Option(help="Accelerator id(s), e.g. h100-sxm or h100-sxm,h200,b200,mi300x to compare.")] = None,
-    gpus: Annotated[Text, typer.Option(help="Accelerators in the deployment (default: the smallest power of two that fits).")] = None,
-    tp: Annotated[Text, typer.Option(help="Tensor-parallel shards per replica (default: all GPUs / pp).")] = None,
-    pp: Annotated[Text, typer.Option(help="Pipeline stages per replica.")] = None,
-    batch: Annotated[Text, typer.Option(help="Concurrent sequences (default 1; found by --target-itl/--target-ttft).")] = None,
-    prompt: Annotated[str, typer.Option(help="Prompt tokens per request, e.g. 2k.")] = DEFAULT_PROMPT,
-    output: Annotated[str, typer.Option(help="Output tokens per request, e.g. 512.")] = DEFAULT_OUTPUT,
-    weights_dtype: Annotated[str, typer.Option(help="Weight type: " + ", ".join(WEIGHT_DTYPES) + ".")] = "bf16",
-    kv_dtype: Annotated[str, typer.Option(help="KV-cache type: " + ", ".join(KV_DTYPES) + ".")] = "bf16",
-    mbu: Annotated[Text, typer.Option(help="Achieved fraction of peak memory bandwidth (default 0.7).")] = None,
-    mfu: Annotated[Text, typer.Option(help="Achieved fraction of dense peak compute (default 0.6 in 16-bit, 0.4 in fp8/fp4).")] = None,
-    memory_utilization: Annotated[str, typer.Option(help="Fraction of HBM the server may use (vLLM default 0.9).")] = "0.9",
-    price_per_gpu_hour: Annotated[Text, typer.Option(help="USD per GPU-hour (default: the sheet's dated price).")] = None,
-    target_itl: Annotated[Text, typer.Option(help="Plan: largest batch with inter-token latency at most this, e.g. 50ms.")] = None,
-    target_ttft: Annotated[Text, typer.Option(help="Plan: largest batch with time to first token at most this, e.g. 2s.")] = None,
-) -> Point:
-    if not model:
+            options=OPTIONS, examples=EXAMPLES, columns=COLUMNS,
+            sort_by="cost_per_million_output_tokens_usd", rank_over=("gpu",))
+def inference_throughput(catalog, o) -> Point:
+    if not o.model:
         raise InputError("--model: give a model id, e.g. --model llama-3.1-70b")
-    if not gpu:
+    if not o.gpu:
         raise InputError("--gpu: give an accelerator id, e.g. --gpu h100-sxm (or a list to compare)")
-    m = catalog.get("model", model)
-    accelerator = catalog.get("accelerator", gpu)
+    m = catalog.get("model", o.model)
+    accelerator = catalog.get("accelerator", o.gpu)
     shape = model_shape(m)
-    work = _workload(batch, prompt, output)
-    targets = _targets(target_itl, target_ttft, batch)
-    weights_type = precision(weights_dtype, "--weights-dtype", WEIGHT_DTYPES)
-    kv_type = precision(kv_dtype, "--kv-dtype", KV_DTYPES)
-    compute, precision_note = compute_precision(weights_type, accelerator)
-    hw, link, price_note = _hardware(catalog, accelerator, compute, price_per_gpu_hour)
-    mbu_value, mfu_value, default_notes = _efficiencies(mbu, mfu, compute)
-    dep = Deployment(gpus=1, tp=1, pp=1, weight_bytes_per_param=BYTES_PER_ELEMENT[weights_type],
-                     kv_bytes_per_element=BYTES_PER_ELEMENT[kv_type], mbu=mbu_value, mfu=mfu_value,
-                     memory_utilization=units.fraction(memory_utilization, "--memory-utilization"))
-    dep, work, gpu_note = _layout(shape, work, dep, hw, targets, gpus, tp, pp, m.layers)
+    work = Workload(batch=o.batch or 1, prompt_tokens=o.prompt, output_tokens=o.output)
+    targets = Targets(itl_s=o.target_itl, ttft_s=o.target_ttft)
+    if targets.given and o.batch is not None:
+        raise InputError("--batch: give either --batch or --target-itl/--target-ttft (which find the batch)")
+    compute, precision_note = compute_precision(o.weights_dtype, accelerator)
+    hw, link, price_note = _hardware(catalog, accelerator, compute, o.price_per_gpu_hour)
+    mbu_value, mfu_value, default_notes = _efficiencies(catalog, o.mbu, o.mfu, compute)
+    dep = Deployment(gpus=1, tp=1, pp=1, weight_bytes_per_param=BYTES_PER_ELEMENT[o.weights_dtype],
+                     kv_bytes_per_element=BYTES_PER_ELEMENT[o.kv_dtype], mbu=mbu_value, mfu=mfu_value,
+                     memory_utilization=o.memory_utilization)
+    dep, work, gpu_note = _layout(shape, work, dep, hw, targets, o.gpus, o.tp, o.pp, m.layers)
     result = serve(shape, work, dep, hw, targets)
     assumptions = [*default_notes, precision_note, *filter(None, [gpu_note, price_note]),
                    *result.assumptions]
-    fallback_note = precision_note if weights_type in NATIVE_LOW_PRECISION and compute != weights_type else None
+    fallback_note = precision_note if o.weights_dtype in NATIVE_LOW_PRECISION and compute != o.weights_dtype else None
     warnings = [*result.warnings, *_input_warnings(m, work, hw), *filter(None, [fallback_note])]
-    inputs = _inputs(m, accelerator, dep, work, weights_type, kv_type, compute, hw, targets)
+    inputs = _inputs(m, accelerator, o, compute, hw, dep)
+    results = {"replica_gpus": dep.tp * dep.pp, "tensor_parallel": dep.tp, "pipeline_parallel": dep.pp,
+               "replicas": dep.replicas, "concurrent_sequences": work.batch, **result_values(result)}
     steps = [*sheet_steps(accelerator, link, compute, hw), *result.steps]
-    return Point(inputs, result_values(result), assumptions, warnings, steps)
+    return Point(inputs, results, assumptions, warnings, steps)
 
 
 def model_shape(m) -> ModelShape:
@@ -115,11 +116,11 @@ def compute_precision(weights_type: str, accelerator) -> tuple[str, str]:
     return base, f"compute in {base}, the weight dtype"
 
 
-def _hardware(catalog, accelerator, compute: str, price_text: str | None):
+def _hardware(catalog, accelerator, compute: str, given_price: float | None):
     """The accelerator as the calc needs it, its scale-up interconnect sheet, and the price note."""
     link = catalog.get("interconnect", accelerator.scale_up_interconnect) if accelerator.scale_up_interconnect else None
-    if price_text is not None:
-        price, note = units.positive(price_text, "usd_per_hour", "--price-per-gpu-hour"), None
+    if given_price is not None:
+        price, note = given_price, None
     else:
         price = accelerator.price_usd_per_hour
         note = (f"price ${price:g} per GPU-hour from the {accelerator.id} sheet (as of {accelerator.price_as_of})"
@@ -133,35 +134,21 @@ def _hardware(catalog, accelerator, compute: str, price_text: str | None):
     return hw, link, note
 
 
-def _workload(batch: str | None, prompt: str, output: str) -> Workload:
-    return Workload(batch=units.integer(batch, "--batch") if batch is not None else 1,
-                    prompt_tokens=units.integer(prompt, "--prompt"),
-                    output_tokens=units.integer(output, "--output"))
-
-
-def _targets(itl: str | None, ttft: str | None, batch: str | None) -> Targets:
-    targets = Targets(itl_s=units.positive(itl, "seconds", "--target-itl") if itl is not None else None,
-                      ttft_s=units.positive(ttft, "seconds", "--target-ttft") if ttft is not None else None)
-    if targets.given and batch is not None:
-        raise InputError("--batch: give either --batch or --target-itl/--target-ttft (which find the batch)")
-    return targets
-
-
-def _layout(shape, work, dep, hw, targets, gpus_text, tp_text, pp_text, layers):
+def _layout(shape, work, dep, hw, targets, gpus_given, tp_given, pp_given, layers):
     """GPU count, tensor and pipeline parallelism, and in planning mode the batch."""
-    pp = units.integer(pp_text, "--pp") if pp_text is not None else 1
+    pp = pp_given or 1
     if pp > layers:
         raise InputError(f"--pp: {pp} pipeline stages but the model has only {layers} layers")
-    if gpus_text is None and tp_text is None and pp_text is None:
+    if gpus_given is None and tp_given is None and pp_given is None:
         return _auto_layout(shape, work, dep, hw, targets)
-    if gpus_text is None:
-        tp = units.integer(tp_text, "--tp") if tp_text is not None else 1
+    if gpus_given is None:
+        tp = tp_given or 1
         gpus = tp * pp
     else:
-        gpus = units.integer(gpus_text, "--gpus")
+        gpus = gpus_given
         if gpus % pp:
             raise InputError(f"--pp: {gpus} GPUs do not split into {pp} pipeline stages")
-        tp = tensor_parallel(tp_text, gpus // pp)
+        tp = tensor_parallel(tp_given, gpus // pp)
     _check_link(hw, tp * pp)
     dep = replace(dep, gpus=gpus, tp=tp, pp=pp)
     if targets.given:
@@ -188,17 +175,18 @@ def _check_link(hw: Hardware, group: int) -> None:
                          "per replica can be timed; use --tp 1 --pp 1")
 
 
-def _efficiencies(mbu: str | None, mfu: str | None, compute: str) -> tuple[float, float, list[str]]:
-    """MBU and MFU as given, or their defaults with the evidence as assumption lines."""
+def _efficiencies(catalog, mbu: float | None, mfu: float | None, compute: str) -> tuple[float, float, list[str]]:
+    """MBU and MFU as given, or their cited defaults with the evidence as assumption lines."""
     notes = []
     if mbu is None:
-        notes.append(MBU_NOTE)
-    kind = "8/4-bit" if compute in NATIVE_LOW_PRECISION else "16-bit"
+        default = catalog.get("default", "mbu-serving")
+        mbu = default.value
+        notes.append(default.note(f"MBU {mbu:g} of peak memory bandwidth"))
     if mfu is None:
-        notes.append(MFU_NOTE.format(mfu=MFU_DEFAULTS[kind], compute=compute, kind=kind))
-    mbu_value = units.fraction(mbu, "--mbu") if mbu is not None else MBU_DEFAULT
-    mfu_value = units.fraction(mfu, "--mfu") if mfu is not None else MFU_DEFAULTS[kind]
-    return mbu_value, mfu_value, notes
+        default = catalog.get("default", "mfu-serving-8bit" if compute in NATIVE_LOW_PRECISION else "mfu-serving-16bit")
+        mfu = default.value
+        notes.append(default.note(f"MFU {mfu:g} of the dense {compute} peak"))
+    return mbu, mfu, notes
 
 
 def sheet_steps(accelerator, link, compute: str, hw: Hardware) -> list[Step]:
@@ -222,14 +210,14 @@ def _input_warnings(m, work: Workload, hw: Hardware) -> list[str]:
     return warnings
 
 
-def _inputs(m, accelerator, dep: Deployment, work: Workload, weights_type, kv_type, compute, hw: Hardware,
-            targets: Targets) -> dict:
+def _inputs(m, accelerator, o, compute, hw: Hardware, dep: Deployment) -> dict:
+    """What was given (the layout and batch only when given: what a plan finds is a result)."""
     return {
         "model": m.id, "params_total": m.params_total, "params_active": m.params_active,
-        "gpu": accelerator.id, "gpus": dep.gpus, "tp": dep.tp, "pp": dep.pp, "batch": work.batch,
-        "prompt_tokens": work.prompt_tokens, "output_tokens": work.output_tokens,
-        "weights_dtype": weights_type, "kv_dtype": kv_type, "compute_precision": compute,
+        "gpu": accelerator.id, "gpus": o.gpus, "tp": o.tp, "pp": o.pp, "batch": o.batch,
+        "prompt_tokens": o.prompt, "output_tokens": o.output,
+        "weights_dtype": o.weights_dtype, "kv_dtype": o.kv_dtype, "compute_precision": compute,
         "mbu": dep.mbu, "mfu": dep.mfu, "memory_utilization": dep.memory_utilization,
-        "gpu_hour_usd": hw.price_usd_per_gpu_hour,
-        "target_itl_s": targets.itl_s, "target_ttft_s": targets.ttft_s,
+        "price_usd_per_gpu_hour": hw.price_usd_per_gpu_hour,
+        "target_itl_s": o.target_itl, "target_ttft_s": o.target_ttft,
     }

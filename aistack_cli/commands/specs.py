@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import sys
+from typing import Annotated, Any, Optional
 
 import typer
 
 from aistack_cli import units
 from aistack_cli.errors import InputError
-from aistack_cli.render import Format, Point, Report, humanize, recording_console, render
 
-KIND_HELP = "accelerator, interconnect, system, model or process-node"
+KIND_HELP = "accelerator, interconnect, system, model, process-node or default"
+FORMAT_HELP = "table (default), json, yaml, toml or csv."
+SPECS_HELP = "Extra sheets (YAML file or folder), repeatable; also AISTACK_SPECS."
 
 
 def _summary(kind: str, sheet: dict) -> str:
     """The figures a planner looks for first, per kind."""
     if kind == "accelerator":
-        peak = sheet["dense_flop_per_s"].get("bf16") or max(sheet["dense_flop_per_s"].values())
-        label = "bf16" if "bf16" in sheet["dense_flop_per_s"] else "peak"
+        dense = sheet["dense_flop_per_s"]
+        peak = dense.get("bf16") or max(dense.values())
+        label = "bf16" if "bf16" in dense else "peak"
         return (f"{label} {units.format_si(peak, 'FLOP/s')} dense, {units.format_bytes(sheet['memory_bytes'])}, "
                 f"{units.format_si(sheet['memory_bandwidth_bytes_per_s'], 'B/s')}")
     if kind == "interconnect":
@@ -28,6 +31,9 @@ def _summary(kind: str, sheet: dict) -> str:
     if kind == "model":
         return (f"{units.format_count(sheet['params_total'] / 1e9)}B params, {sheet['layers']} layers, "
                 f"{sheet['attention']}, {sheet['max_context']:,} ctx")
+    if kind == "default":
+        spread = f" (P10-P90 {sheet['p10']:g}-{sheet['p90']:g})" if sheet.get("p10") is not None else ""
+        return f"{sheet['value']:g} {sheet['unit']}{spread}"
     return (f"wafer ${sheet['wafer_cost_usd']:,.0f} ({sheet['wafer_cost_year']}), "
             f"D0 {sheet['defect_density_per_cm2']:g}/cm²")
 
@@ -40,8 +46,21 @@ def _kind(text: str | None) -> str | None:
     kind = text.strip().lower().removesuffix("s")
     kind = "process-node" if kind in ("process-node", "node", "process") else kind
     if kind not in KINDS:
-        raise InputError(f"--kind: unknown kind {text!r}; expected {KIND_HELP}")
+        raise InputError(f"--kind: unknown kind {units.show(text)}; expected {KIND_HELP}")
     return kind
+
+
+def _format(text: str | None) -> str:
+    from aistack_cli.render import FORMATS
+
+    fmt = (text or "table").strip().lower()
+    if fmt not in FORMATS:
+        raise InputError(f"--format: expected one of {', '.join(FORMATS)}, got {units.show(text)}")
+    return fmt
+
+
+FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", metavar="FORMAT", help=FORMAT_HELP)]
+SpecsOpt = Annotated[Optional[list[str]], typer.Option("--specs", metavar="PATH", help=SPECS_HELP)]
 
 
 def register(app: typer.Typer) -> None:
@@ -51,117 +70,134 @@ def register(app: typer.Typer) -> None:
 
     @specs_app.command("list", help="List sheets, optionally of one kind.")
     def list_sheets(
-        kind: Annotated[Optional[str], typer.Option(help=f"Only this kind: {KIND_HELP}.")] = None,
-        format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, toml or csv.")] = Format.table,
-        specs: Annotated[Optional[list[str]], typer.Option("--specs", help="Extra sheets (file or folder).")] = None,
+        kind: Annotated[Optional[str], typer.Option(metavar="KIND", help=f"Only this kind: {KIND_HELP}.")] = None,
+        format: FormatOpt = None,
+        specs: SpecsOpt = None,
     ) -> None:
         from aistack_cli import catalog as catalog_module
         from aistack_cli.catalog import KINDS
 
+        fmt = _format(format)
         catalog = catalog_module.load(specs)
         wanted = _kind(kind)
-        points = []
+        rows = []
         for each in KINDS if wanted is None else (wanted,):
             for sheet_id in catalog.ids(each):
                 sheet = catalog.sheets[each][sheet_id]
-                origin = catalog.origins.get(f"{each}:{sheet_id}", "bundled")
-                points.append(Point({}, {"id": sheet_id, "kind": each, "name": sheet["name"],
-                                         "summary": _summary(each, sheet), "origin": origin}))
-        _emit(Report("specs list", points, columns=["kind", "name", "summary"], quiet=True), format,
-              key_column="id")
+                rows.append({"id": sheet_id, "kind": each, "name": sheet["name"], "summary": _summary(each, sheet),
+                             "origin": catalog.origins.get(f"{each}:{sheet_id}", "bundled")})
+        if fmt == "table":
+            _write_lines(_list_table(rows))
+        else:
+            _write_document({"command": "specs list", "sheets": rows}, fmt, ["id", "kind", "name", "summary", "origin"])
 
     @specs_app.command("show", help="Show one sheet with every figure and its source.")
     def show_sheet(
         sheet_id: Annotated[str, typer.Argument(metavar="ID", help="Sheet id or alias, e.g. h100-sxm.")],
-        kind: Annotated[Optional[str], typer.Option(help=f"Kind, when an id exists under several: {KIND_HELP}.")] = None,
-        format: Annotated[Format, typer.Option("--format", "-f", help="table, json, yaml, toml or csv.")] = Format.table,
-        specs: Annotated[Optional[list[str]], typer.Option("--specs", help="Extra sheets (file or folder).")] = None,
+        kind: Annotated[Optional[str], typer.Option(metavar="KIND", help=f"Kind, when an id exists under several: "
+                                                                          f"{KIND_HELP}.")] = None,
+        format: FormatOpt = None,
+        specs: SpecsOpt = None,
     ) -> None:
         from aistack_cli import catalog as catalog_module
 
+        fmt = _format(format)
         catalog = catalog_module.load(specs)
         wanted = _kind(kind)
         found_kind, found_id = (wanted, catalog.resolve(wanted, sheet_id)) if wanted else catalog.find(sheet_id)
         sheet = dict(catalog.sheets[found_kind][found_id])
         origin = catalog.origins.get(f"{found_kind}:{found_id}", "bundled")
-        _emit(Report("specs show", [Point({"kind": found_kind, "origin": origin}, sheet)]), format)
+        if fmt == "table":
+            _write_lines(_show_table(found_kind, sheet, origin))
+        else:
+            flat = {"kind": found_kind, "origin": origin, **sheet}
+            _write_document({"command": "specs show", "kind": found_kind, "origin": origin, "sheet": sheet}, fmt,
+                            list(flat), csv_row=flat)
 
 
-def _emit(report: Report, fmt: Format, key_column: str | None = None) -> None:
-    import sys
-
-    if fmt is Format.table and key_column:
-        sys.stdout.write(_list_table(report) + "\n")
-        return
-    if fmt is Format.table:
-        sys.stdout.write(_show_table(report) + "\n")
-        return
-    if report.command == "specs list" and fmt is not Format.csv:
-        doc = {"schema_version": 1, "command": report.command,
-               "sheets": [p.results for p in report.points]}
-        sys.stdout.write(_dump(doc, fmt) + "\n")
-        return
-    sys.stdout.write(render(report, fmt) + "\n")
+def _write_lines(lines) -> None:
+    for line in lines:
+        sys.stdout.write(line + "\n")
 
 
-def _dump(doc: dict, fmt: Format) -> str:
+def _write_document(body: dict, fmt: str, columns: list[str], csv_row: dict | None = None) -> None:
     from aistack_cli import __version__
-    from aistack_cli.render import _drop_none
+    from aistack_cli.render.machine import SCHEMA_VERSION, _cell, _drop_none, clean
 
-    doc = {"schema_version": doc["schema_version"], "aistack": __version__, **doc}
-    if fmt is Format.json:
+    doc = clean({"schema_version": SCHEMA_VERSION, "aistack": __version__, **body})
+    if fmt == "json":
         import json
 
-        return json.dumps(doc, indent=2, ensure_ascii=False)
-    if fmt is Format.yaml:
+        encoding = (sys.stdout.encoding or "utf-8").lower().replace("-", "")
+        sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=encoding != "utf8") + "\n")
+    elif fmt == "yaml":
         import yaml
 
-        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).rstrip("\n")
-    import tomli_w
+        sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    elif fmt == "toml":
+        import tomli_w
 
-    return tomli_w.dumps(_drop_none(doc)).rstrip("\n")
+        sys.stdout.write(tomli_w.dumps(_drop_none(doc)))
+    else:
+        import csv
 
-
-def _list_table(report: Report) -> str:
-    from rich.table import Table
-    from rich import box
-
-    table = Table(box=box.SIMPLE_HEAD, title=f"{len(report.points)} sheets", title_justify="left")
-    for column in ("id", "kind", "name", "summary"):
-        table.add_column(column, no_wrap=column == "id")
-    for point in report.points:
-        r = point.results
-        origin = "" if r["origin"] == "bundled" else " (user)"
-        table.add_row(r["id"] + origin, r["kind"], r["name"], r["summary"])
-    console = recording_console()
-    console.print(table)
-    return console.export_text(styles=False).rstrip("\n")
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for row in [csv_row] if csv_row is not None else doc["sheets"]:
+            writer.writerow([_cell(row.get(c)) for c in columns])
 
 
-def _show_table(report: Report) -> str:
-    from rich.table import Table
-    from rich import box
+def _list_table(rows: list[dict]) -> list[str]:
+    from aistack_cli.render.text import width
 
-    point = report.points[0]
-    sheet = point.results
-    table = Table(box=box.SIMPLE_HEAD, title=f"{sheet['name']} ({point.inputs['kind']} {sheet['id']})",
-                  title_justify="left")
-    table.add_column("field", style="cyan", no_wrap=True)
-    table.add_column("value")
+    limit = width()
+    lines = [f"{len(rows)} sheets"]
+    id_w = max((len(r["id"]) + (7 if r["origin"] != "bundled" else 0) for r in rows), default=2)
+    kind_w = max((len(r["kind"]) for r in rows), default=4)
+    for r in rows:
+        name = r["id"] + (" (user)" if r["origin"] != "bundled" else "")
+        head = f"  {name.ljust(id_w)}  {r['kind'].ljust(kind_w)}  "
+        text = f"{r['name']}: {r['summary']}"
+        lines += _fit(head, text, limit)
+    return lines
+
+
+def _fit(head: str, text: str, limit: int) -> list[str]:
+    import textwrap
+
+    room = limit - len(head)
+    if room >= 30:
+        wrapped = textwrap.wrap(text, room, break_on_hyphens=False) or [""]
+        return [(head + wrapped[0]).rstrip()] + [(" " * len(head) + w).rstrip() for w in wrapped[1:]]
+    return [head.rstrip()] + ["    " + w for w in textwrap.wrap(text, max(limit - 4, 20), break_on_hyphens=False)]
+
+
+def _show_table(kind: str, sheet: dict, origin: str) -> list[str]:
+    import textwrap
+
+    from aistack_cli.render.text import humanize, width
+
+    limit = width()
+    lines = [f"{sheet.get('name', sheet['id'])} ({kind} {sheet['id']})"]
+    pairs: list[tuple[str, str]] = []
     for key, value in sheet.items():
         if key in ("sources", "notes", "name", "id") or value in (None, [], {}):
             continue
         if isinstance(value, dict):
-            for inner, figure in value.items():
-                table.add_row(f"{key}.{inner}", humanize(key, figure))
+            pairs += [(f"{key}.{inner}", humanize(key, figure)) for inner, figure in value.items()]
         else:
-            table.add_row(key, humanize(key, value))
-    console = recording_console()
-    console.print(table)
+            pairs.append((key, _value(key, value, humanize)))
+    key_w = max((len(k) for k, _ in pairs), default=0)
+    for key, text in pairs:
+        lines += _fit(f"  {key.ljust(key_w)}  ", text, limit)
     for group, source in sheet.get("sources", {}).items():
-        console.print(f"  source ({group}): {source}", markup=False)
+        lines += textwrap.wrap(f"source ({group}): {source}", limit, initial_indent="  ", subsequent_indent="    ")
     if sheet.get("notes"):
-        console.print(f"  notes: {sheet['notes']}", markup=False)
-    if point.inputs["origin"] != "bundled":
-        console.print(f"  from: {point.inputs['origin']}", markup=False)
-    return console.export_text(styles=False).rstrip("\n")
+        lines += textwrap.wrap(f"notes: {sheet['notes']}", limit, initial_indent="  ", subsequent_indent="    ")
+    if origin != "bundled":
+        lines.append(f"  from: {origin}")
+    return [line.rstrip() for line in lines]
+
+
+def _value(key: str, value: Any, humanize) -> str:
+    return humanize(key, value) if not isinstance(value, str) else value

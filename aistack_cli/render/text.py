@@ -1,0 +1,264 @@
+"""Tables for people: plain aligned text, drawn here without any library.
+
+One layout code path for every command. Values are formatted by the unit their key carries in
+the field registry (``40.0 GiB``, ``3.2 days``, ``$1.23M``). A table never folds a value: when the
+columns do not fit the width (the terminal's, ``COLUMNS``, else 80), it switches to a vertical
+layout, one block per row. Lines never end in spaces. Data is printed as text, never interpreted
+as markup. Colour (key names, warnings) only on a terminal, unless ``NO_COLOR`` is set or
+``FORCE_COLOR``/``CLICOLOR_FORCE`` asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from aistack_cli import fields, units
+from aistack_cli.result import Point, Report
+
+MIN_WIDTH, DEFAULT_WIDTH = 40, 80
+MAX_COLUMN = 16  # a sweep header wider than this folds at underscores
+
+
+# ---- values as people read them ----------------------------------------------------------
+
+def _tokens_per_s(v: float) -> str:
+    return f"{units.format_si(v, '', 4).replace(' ', '')} tokens/s"
+
+
+FORMATS = {
+    "B": units.format_bytes,
+    "B/s": lambda v: units.format_si(v, "B/s"),
+    "FLOP": lambda v: f"{v:.3g} FLOP",
+    "FLOP/s": lambda v: units.format_si(v, "FLOP/s"),
+    "s": units.format_duration,
+    "h": lambda v: units.format_si(v, "", digits=4).replace(" ", "") + " h",
+    "W": lambda v: units.format_si(v, "W"),
+    "Wh": lambda v: units.format_si(v, "Wh"),
+    "USD": units.format_usd,
+    "USD/h": lambda v: units.format_usd(v) + "/h",
+    "USD/kWh": lambda v: f"${v:.4g}/kWh",
+    "fraction": lambda v: f"{v:.1%}",
+    "ratio": lambda v: f"{v:.4g}",
+    "count": units.format_count,
+    "tokens": units.format_count,
+    "tokens/s": _tokens_per_s,
+    "1/s": lambda v: f"{v:,.4g}/s",
+    "g/kWh": lambda v: f"{v:,.4g} g/kWh",
+    "L/kWh": lambda v: f"{v:,.4g} L/kWh",
+    "kg": lambda v: units.format_si(v / 1000, "t") if abs(v) >= 1000 else f"{v:,.4g} kg",
+    "L": lambda v: units.format_si(v, "L"),
+    "mm": lambda v: f"{v:,.4g} mm",
+    "mm2": lambda v: f"{v:,.4g} mm²",
+    "1/cm2": lambda v: f"{v:.4g} /cm²",
+    "year": lambda v: str(int(v)),
+}
+
+
+def guess_unit(key: str) -> str:
+    """The unit of a key outside the registry (a sheet's own field), from its name."""
+    last = key.rsplit(".", 1)[0] if "." in key else key
+    for suffix, unit in (("_flop_per_s", "FLOP/s"), ("_bytes_per_s", "B/s"), ("_bytes", "B"), ("_w", "W"),
+                         ("_s", "s"), ("_usd", "USD"), ("_usd_per_hour", "USD/h"), ("_mm2", "mm2"),
+                         ("_mm", "mm"), ("_per_cm2", "1/cm2")):
+        if last.endswith(suffix):
+            return unit
+    return ""
+
+
+def humanize(key: str, value: Any) -> str:
+    """A value as a person reads it, chosen by the unit its key carries."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return ", ".join(humanize("", v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {humanize(key, v)}" for k, v in value.items())
+    unit = fields.unit(key) or guess_unit(key)
+    formatter = FORMATS.get(unit)
+    return formatter(value) if formatter else units.format_count(value)
+
+
+# ---- terminal ---------------------------------------------------------------------------
+
+def width() -> int:
+    """``COLUMNS`` when it is a sensible number, else the terminal's width, else 80."""
+    text = os.environ.get("COLUMNS", "").strip()
+    if text.isdigit() and int(text) >= MIN_WIDTH:
+        return min(int(text), 1000)
+    try:
+        columns = os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_WIDTH
+    return columns if columns >= MIN_WIDTH else DEFAULT_WIDTH
+
+
+def use_color() -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR") or os.environ.get("CLICOLOR_FORCE", "0") not in ("", "0"):
+        return True
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Style:
+    def __init__(self, color: bool):
+        self.color = color
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color and text else text
+
+    def key(self, text: str) -> str:
+        return self._wrap("36", text)
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)
+
+
+# ---- layouts -----------------------------------------------------------------------------
+
+def render_table(report: Report, columns: int | None = None, color: bool | None = None) -> Iterator[str]:
+    """The report as lines of text (no trailing spaces, none wider than the width)."""
+    limit = columns or width()
+    style = Style(use_color() if color is None else color)
+    points = list(report.points)
+    if report.single and len(points) == 1:
+        yield from _single(report, points[0], limit, style)
+    else:
+        yield from _sweep(report, points, limit, style)
+    if report.explain:
+        yield from _explain(points, limit)
+    if not report.quiet:
+        yield from _notes(report, points, limit, style)
+
+
+def _pairs(block: Iterable[tuple[str, str]], limit: int, style: Style, indent: str = "  ") -> Iterator[str]:
+    rows = list(block)
+    if not rows:
+        return
+    key_w = max(len(k) for k, _ in rows)
+    value_w = max(len(v) for _, v in rows)
+    side_by_side = len(indent) + key_w + 2 + value_w <= limit
+    for key, value in rows:
+        if side_by_side:
+            yield (indent + style.key(key) + " " * (key_w - len(key) + 2 + value_w - len(value)) + value).rstrip()
+        else:
+            yield (indent + style.key(key)).rstrip()
+            yield from _wrap(value, limit, indent + "    ")
+
+
+def _single(report: Report, point: Point, limit: int, style: Style) -> Iterator[str]:
+    yield style.bold(f"aistack {report.command}")
+    shown_inputs = [(k, humanize(k, v)) for k, v in point.inputs.items() if v is not None]
+    shown_results = [(k, humanize(k, v)) for k, v in point.results.items() if v is not None]
+    if shown_inputs:
+        yield style.dim("inputs")
+        yield from _pairs(shown_inputs, limit, style)
+    yield style.dim("results")
+    yield from _pairs(shown_results, limit, style)
+
+
+def _fold_header(key: str, limit: int) -> list[str]:
+    """``cost_per_million_output_tokens_usd`` -> lines of at most ``limit`` chars, split at '_'."""
+    lines, current = [], ""
+    for part in key.split("_"):
+        piece = part if not current else "_" + part
+        if current and len(current) + len(piece) > limit:
+            lines.append(current + "_")
+            current = part
+        else:
+            current += piece
+    return lines + [current]
+
+
+def _sweep(report: Report, points: list[Point], limit: int, style: Style) -> Iterator[str]:
+    computed = [p for p in points if p.error is None]
+    keys = report.columns or list(computed[0].results) if computed else []
+    keys = [k for k in keys if any(p.results.get(k) is not None for p in computed)]
+    varying = _varying_inputs(points, report.swept)
+    header = [*varying, *keys]
+    rows = [[humanize(k, p.inputs.get(k)) for k in varying]
+            + ([humanize(k, p.results.get(k)) for k in keys] if p.error is None else ["error: " + p.error])
+            for p in points]
+    yield style.bold(f"aistack {report.command}: {len(points)} points")
+    if not header:
+        return
+    widths = [max(len(r[i]) for r in rows if i < len(r)) if rows else 0 for i in range(len(header))]
+    folded = [_fold_header(h, max(widths[i], MAX_COLUMN)) for i, h in enumerate(header)]
+    widths = [max(widths[i], max(len(line) for line in folded[i])) for i in range(len(header))]
+    total = sum(widths) + 2 * (len(widths) - 1) + 2
+    if total > limit or any(p.error for p in points):
+        yield from _vertical(points, varying, keys, limit, style)
+        return
+    depth = max(len(f) for f in folded)
+    for line in range(depth):
+        cells = [(f[line - (depth - len(f))] if line >= depth - len(f) else "") for f in folded]
+        yield ("  " + "  ".join(style.key(c.rjust(w) if i >= len(varying) else c.ljust(w))
+                                for i, (c, w) in enumerate(zip(cells, widths)))).rstrip()
+    yield ("  " + "  ".join("─" * w for w in widths)).rstrip()
+    for row in rows:
+        cells = [c.ljust(w) if i < len(varying) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        yield ("  " + "  ".join(cells)).rstrip()
+
+
+def _vertical(points: list[Point], varying: list[str], keys: list[str], limit: int, style: Style) -> Iterator[str]:
+    for index, point in enumerate(points, start=1):
+        label = ", ".join(f"{k}={humanize(k, point.inputs.get(k))}" for k in varying)
+        yield from _wrap(f"row {index}" + (f": {label}" if label else ""), limit, "")
+        if point.error is not None:
+            yield from _wrap("error: " + point.error, limit, "  ")
+            continue
+        yield from _pairs([(k, humanize(k, point.results.get(k))) for k in keys
+                           if point.results.get(k) is not None], limit, style)
+
+
+def _varying_inputs(points: list[Point], swept: list[str]) -> list[str]:
+    """Input keys that differ between rows: the swept ones first, then up to four that moved with them."""
+    if len(points) < 2:
+        return list(swept)
+    first = points[0].inputs
+    moved = [k for k in first if any(p.inputs.get(k) != first.get(k) for p in points[1:])]
+    chosen = [k for k in swept if k in first] or []
+    return chosen + [k for k in moved if k not in chosen][:4]
+
+
+def _explain(points: list[Point], limit: int) -> Iterator[str]:
+    for index, point in enumerate(points, start=1):
+        yield "working:" if len(points) == 1 else f"working for row {index}:"
+        for n, step in enumerate(point.steps, start=1):
+            value = humanize(step.quantity, step.value) if step.unit else units.format_count(step.value)
+            yield from _wrap(f"{n}. {step.quantity} = {step.formula}", limit, "  ", "     ")
+            yield from _wrap(f"= {step.substituted} = {value}", limit, "     ", "       ")
+            yield from _wrap(f"source: {step.source}", limit, "     ", "       ")
+
+
+def _notes(report: Report, points: list[Point], limit: int, style: Style) -> Iterator[str]:
+    assumptions = list(dict.fromkeys([*report.notes, *(a for p in points for a in p.assumptions)]))
+    warnings = list(dict.fromkeys(w for p in points for w in p.warnings))
+    for line in assumptions:
+        yield from _wrap("assumption: " + line, limit, "  ", "    ")
+    for line in warnings:
+        yield from _wrap(style.bold("warning:") + " " + line, limit, "  ", "    ", color=style.color)
+
+
+def _wrap(text: str, limit: int, first: str, rest: str | None = None, color: bool = False) -> Iterator[str]:
+    """Words to lines of at most ``limit`` characters (a word longer than a line is cut)."""
+    # ANSI codes take no room on screen: widen the first line by their length.
+    extra = len(text) - len(text.replace("\033[1m", "").replace("\033[0m", "")) if color else 0
+    wrapper = textwrap.TextWrapper(width=max(limit, 20) + extra, initial_indent=first,
+                                   subsequent_indent=rest if rest is not None else first,
+                                   break_on_hyphens=False, break_long_words=True)
+    yield from (line.rstrip() for line in wrapper.wrap(" ".join(text.split())))

@@ -1,0 +1,307 @@
+"""The shared layer every calculator goes through, written once.
+
+A calculator is a function ``fn(catalog, o) -> Point`` with its options declared as ``Opt`` specs.
+``register`` turns each into a Typer command with the common options (``--format``, ``--specs``,
+``--config``, ``--check``, ``--explain``, ``--quiet``); on each call ``run`` layers the scenario
+files and the command line, parses every value once, expands sweeps lazily, computes each point
+(a point that cannot be computed becomes a row with its error), conforms it to the field
+registry, streams it to the renderer and applies the ``--check`` gates.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, Optional
+
+from aistack_cli import fields, units
+from aistack_cli.errors import CheckFailed, InputError
+from aistack_cli.render import Format
+from aistack_cli.result import Point, Report
+from aistack_cli.runner.check import failures, parse_check
+from aistack_cli.runner.config import read_scenario
+from aistack_cli.runner.options import Opt, Options
+from aistack_cli.runner.sweep import Sweep, combinations, total_points
+
+MAX_TABLE_ROWS = 10_000
+MAX_FAILURE_LINES = 20
+
+
+class Calculator:
+    def __init__(self, name: str, help: str, fn: Callable[..., Point], options: tuple[Opt, ...],
+                 examples: tuple[str, ...] = (), columns: list[str] | None = None, sort_by: str | None = None,
+                 rank_over: tuple[str, ...] = ()):
+        self.name, self.help, self.fn, self.options, self.examples = name, help, fn, options, examples
+        self.columns = columns  # results a sweep table shows
+        self.sort_by = sort_by  # rank rows by this result (ascending, None last) ...
+        self.rank_over = rank_over  # ... when only these options are swept (a comparison)
+        self.by_name = {opt.name: opt for opt in options}
+
+
+REGISTRY: dict[str, Calculator] = {}
+
+
+def calculator(name: str, help: str, options: list[Opt], examples: tuple[str, ...] = (),
+               columns: list[str] | None = None, sort_by: str | None = None, rank_over: tuple[str, ...] = ()):
+    """Register ``fn`` as the calculator behind subcommand ``name``."""
+
+    def decorate(fn):
+        REGISTRY[name] = Calculator(name, help, fn, tuple(options), examples, columns, sort_by, rank_over)
+        return fn
+
+    return decorate
+
+
+# ---- Typer -------------------------------------------------------------------------------
+
+COMMON = ("format", "specs", "config", "check", "explain", "quiet")
+
+
+def _common_parameters() -> list[inspect.Parameter]:
+    import typer
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    return [
+        inspect.Parameter("format", keyword, default=None, annotation=Annotated[Optional[str], typer.Option(
+            "--format", "-f", metavar="FORMAT", help="table (default) for people; json, yaml, toml or csv for machines.")]),
+        inspect.Parameter("specs", keyword, default=None, annotation=Annotated[Optional[list[str]], typer.Option(
+            "--specs", metavar="PATH", help="Extra spec sheets (YAML file or folder), repeatable; also AISTACK_SPECS.")]),
+        inspect.Parameter("config", keyword, default=None, annotation=Annotated[Optional[list[str]], typer.Option(
+            "--config", metavar="FILE", help="Scenario file (YAML, TOML or JSON; - for stdin) giving option values by "
+                                             "name, or a saved output. Repeatable: later files win; the command line "
+                                             "wins over all.")]),
+        inspect.Parameter("check", keyword, default=None, annotation=Annotated[Optional[list[str]], typer.Option(
+            "--check", metavar="'KEY OP VALUE'", help="Gate such as 'cost_usd <= 5M'; exit 1 when a row fails it. "
+                                                      "Repeatable.")]),
+        inspect.Parameter("explain", keyword, default=False, annotation=Annotated[bool, typer.Option(
+            "--explain", help="Show the working: each formula with its numbers and source.")]),
+        inspect.Parameter("quiet", keyword, default=False, annotation=Annotated[bool, typer.Option(
+            "--quiet", "-q", help="No notes: tables without assumptions and warnings; machine formats with "
+                                  "empty note lists (the data and its shape stay).")]),
+    ]
+
+
+def _completer(kind: str):
+    def complete(incomplete: str) -> list[str]:
+        from aistack_cli import catalog
+
+        sheets = catalog.load(None)
+        names = sheets.ids(kind) + sorted(sheets.aliases.get(kind, {}))
+        return [n for n in names if n.startswith(incomplete.lower())]
+
+    return complete
+
+
+def _parameter(opt: Opt) -> inspect.Parameter:
+    import typer
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    flags = [opt.flag, *opt.flags] + ([opt.short] if opt.short else [])
+    if opt.kind == "flag":
+        return inspect.Parameter(opt.name, keyword, default=None, annotation=Annotated[Optional[bool], typer.Option(
+            *flags, help=opt.help_text(), show_default=False)])
+    shown = opt.default_text if opt.default_text is not None else (
+        None if opt.default is None else _default_text(opt))
+    extra: dict[str, Any] = {"autocompletion": _completer(opt.ids)} if opt.ids else {}
+    return inspect.Parameter(opt.name, keyword, default=None, annotation=Annotated[Optional[str], typer.Option(
+        *flags, help=opt.help_text() + (f" [default: {shown}]" if shown else ""), metavar=opt.metavar,
+        show_default=False, **extra)])
+
+
+def _default_text(opt: Opt) -> str:
+    from aistack_cli.render.text import humanize
+
+    value = opt.default
+    if isinstance(value, str):
+        return value
+    return humanize(opt.key, value) if fields.unit(opt.key) else f"{value:g}"
+
+
+def epilog(calc: Calculator) -> str:
+    """Examples and the result keys with their units, at the end of --help."""
+    lines = ["\b", "Examples:"] + [f"  {e}" for e in calc.examples]
+    lines += ["", "\b", "Results (JSON rows[].results; base SI units):"]
+    results = fields.results_of(calc.name)
+    width = max(len(k) for k in results) if results else 0
+    lines += [f"  {k.ljust(width)}  [{fields.unit(k)}] {fields.meaning(k)}" for k in results]
+    lines += ["", "\b", "Lists and ranges sweep any numeric option: 1,8,64 | 1000:4000:+1000 (linear) |",
+              "1:1024:x2 (geometric); 16,384 is one number."]
+    return "\n".join(lines)
+
+
+def register(app) -> None:
+    for calc in REGISTRY.values():
+        app.command(calc.name, help=calc.help, epilog=epilog(calc))(_command(calc))
+
+
+def _command(calc: Calculator):
+    parameters = [_parameter(opt) for opt in calc.options] + _common_parameters()
+
+    def command(**options):
+        common = {name: options.pop(name) for name in COMMON}
+        run(calc, options, common)
+
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__name__ = calc.fn.__name__
+    command.__doc__ = calc.help
+    return command
+
+
+# ---- running -----------------------------------------------------------------------------
+
+class Prepared:
+    """A run, parsed and resolved, before any point is computed."""
+
+    def __init__(self, calc: Calculator, axes: dict[str, list], given: frozenset[str], swept: list[str],
+                 single: bool, common: dict, notes: list[str], checks: list):
+        self.calc, self.axes, self.given, self.swept = calc, axes, given, swept  # swept: option names
+        self.single, self.common, self.notes, self.checks = single, common, notes, checks
+
+
+def prepare(calc: Calculator, raw: dict[str, Any], common: dict) -> Prepared:
+    """Scenario files layered in order, then the command line; every value parsed once."""
+    notes: list[str] = []
+    values: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    for path in common.get("config") or []:
+        _apply_scenario(calc, read_scenario(path, calc.name, notes), values, settings)
+    values.update({name: value for name, value in raw.items() if value is not None})
+    common = {**{k: v for k, v in settings.items() if common.get(k) in (None, False, [])}, **{
+        k: v for k, v in common.items() if v not in (None, False, [])}}
+    parsed = {opt.name: opt.parse(values[opt.name], notes) if opt.name in values else opt.default
+              for opt in calc.options}
+    checks = [parse_check(text, calc.name) for text in common.get("check") or []]
+    axes = {name: list(v) if isinstance(v, Sweep) else [v] for name, v in parsed.items()}
+    swept = [name for name, v in parsed.items() if isinstance(v, Sweep)]
+    total = total_points([len(v) for v in axes.values()])
+    fmt = _format(common.get("format"))
+    if fmt is Format.table and total > MAX_TABLE_ROWS:
+        raise InputError(f"--format: a table shows at most {MAX_TABLE_ROWS:,} rows and this sweep has {total:,}; "
+                         "use --format csv or json")
+    common["format"] = fmt
+    return Prepared(calc, axes, frozenset(values), swept, not swept, common, notes, checks)
+
+
+def _format(value: Any) -> Format:
+    if value is None:
+        return Format.table
+    if isinstance(value, Format):
+        return value
+    try:
+        return Format(str(value).strip().lower())
+    except ValueError:
+        raise InputError(f"--format: expected one of {', '.join(f.value for f in Format)}, "
+                         f"got {units.show(value)}") from None
+
+
+def _apply_scenario(calc: Calculator, data: dict, values: dict, settings: dict) -> None:
+    inputs = fields.inputs_of(calc.name)
+    by_key = {opt.key: opt.name for opt in calc.options}
+    for raw_key, value in data.items():
+        key = str(raw_key).lstrip("-").replace("-", "_")
+        if key in COMMON and key != "config":
+            settings[key] = _common_value(key, value)
+        elif key in calc.by_name:
+            values[key] = value
+        elif key in by_key:
+            values[by_key[key]] = value
+        elif key not in inputs:  # a resolved input with no option of its own is recomputed
+            valid = ", ".join(sorted(n.replace("_", "-") for n in calc.by_name))
+            raise InputError(f"--config: unknown option {units.show(raw_key, 30)} for {calc.name}; valid: {valid}"[:400])
+
+
+def _common_value(key: str, value: Any) -> Any:
+    if key in ("explain", "quiet"):
+        if not isinstance(value, bool):
+            raise InputError(f"--config: {key} must be true or false, got {units.show(value)}")
+        return value
+    if key in ("specs", "check"):
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in items):
+            raise InputError(f"--config: {key} must be text or a list of text")
+        return [str(v) for v in items]
+    return value
+
+
+def points(prepared: Prepared, catalog) -> Iterator[Point]:
+    """Each point of the sweep, computed when asked for (a generator: rows stream)."""
+    calc = prepared.calc
+    explain = prepared.common.get("explain", False)
+    for combo in combinations(prepared.axes):
+        label = _label(calc, prepared.swept, combo) if prepared.swept else ""
+        try:
+            point = calc.fn(catalog, Options(combo, prepared.given))
+        except InputError as exc:
+            if prepared.single:
+                raise
+            point = Point({calc.by_name[n].key: combo[n] for n in prepared.swept}, {}, error=str(exc))
+        if not explain:
+            point.steps = []
+        point.label = label
+        yield conform(point, calc.name)
+
+
+def _label(calc: Calculator, swept: list[str], combo: dict) -> str:
+    from aistack_cli.render.text import humanize
+
+    return ", ".join(f"{calc.by_name[n].key}={humanize(calc.by_name[n].key, combo[n])}" for n in swept)
+
+
+def conform(point: Point, command: str) -> Point:
+    """Every declared key of the command, in registry order; an undeclared key is a bug."""
+    inputs, results = fields.COMMANDS[command]
+    for given, declared, role in ((point.inputs, inputs, "input"), (point.results, results, "result")):
+        extra = set(given) - set(declared)
+        if extra:
+            raise RuntimeError(f"{command} emits {role} keys not declared in fields.COMMANDS: {sorted(extra)}")
+    point.inputs = {k: point.inputs.get(k) for k in inputs}
+    point.results = {k: point.results.get(k) for k in results} if point.error is None else dict.fromkeys(results)
+    return point
+
+
+def _ranked(prepared: Prepared, stream: Iterator[Point]) -> Iterator[Point]:
+    calc = prepared.calc
+    if not (calc.sort_by and prepared.swept and set(prepared.swept) <= set(calc.rank_over)):
+        return stream
+    key = calc.sort_by
+    return iter(sorted(stream, key=lambda p: (p.results.get(key) is None, p.results.get(key) or 0)))
+
+
+class Gate:
+    """Applies the checks to each row as it passes, and counts the rows that failed."""
+
+    def __init__(self, prepared: Prepared):
+        self.prepared = prepared
+        self.failures: list[str] = []
+        self.rows = 0
+        self.errors: list[str] = []
+
+    def watch(self, stream: Iterator[Point]) -> Iterator[Point]:
+        for point in stream:
+            self.rows += 1
+            if point.error is not None:
+                self.errors.append(point.error)
+            if self.prepared.checks:
+                self.failures += failures(self.prepared.checks, point.results, point.label)
+            yield point
+
+
+def run(calc: Calculator, raw: dict[str, Any], common: dict) -> None:
+    from aistack_cli import catalog as catalog_module
+    from aistack_cli.render import write
+
+    prepared = prepare(calc, raw, common)
+    catalog = catalog_module.load(prepared.common.get("specs"))
+    gate = Gate(prepared)
+    report = Report(command=calc.name, points=gate.watch(_ranked(prepared, points(prepared, catalog))),
+                    single=prepared.single, swept=[calc.by_name[n].key for n in prepared.swept],
+                    columns=calc.columns, explain=prepared.common.get("explain", False),
+                    quiet=prepared.common.get("quiet", False), notes=prepared.notes)
+    write(report, prepared.common["format"], sys.stdout)
+    if gate.rows and len(gate.errors) == gate.rows:
+        raise InputError(f"no point of the sweep could be computed; the first: {gate.errors[0]}")
+    if gate.failures:
+        shown = gate.failures[:MAX_FAILURE_LINES]
+        more = len(gate.failures) - len(shown)
+        raise CheckFailed("\n".join(shown + ([f"... and {more} more failed checks"] if more else [])))
