@@ -35,9 +35,13 @@ MAX_NOTES = 200  # distinct notes kept for the top-level lists of a long sweep
 
 
 def clean(value: Any) -> Any:
-    """Plain JSON values: non-finite floats become None, tuples lists, dataclasses dicts."""
+    """Plain JSON values: non-finite floats become None (never NaN or Infinity), whole floats ints
+    (327680, not 327680.0: the same JSON number, and Python readers get the type they expect),
+    tuples lists, records dicts."""
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        if not math.isfinite(value):
+            return None
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if hasattr(value, "_asdict"):  # a NamedTuple record (a Step of --explain)

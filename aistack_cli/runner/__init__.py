@@ -260,6 +260,12 @@ def conform(point: Point, command: str) -> Point:
     return point
 
 
+def stream(prepared: Prepared, catalog) -> Iterator[Point]:
+    """The points in output order: as computed, or ranked for a comparison (only the ranked
+    options swept), for the CLI and the Python API alike."""
+    return _ranked(prepared, points(prepared, catalog))
+
+
 def _ranked(prepared: Prepared, stream: Iterator[Point]) -> Iterator[Point]:
     calc = prepared.calc
     if not (calc.sort_by and prepared.swept and set(prepared.swept) <= set(calc.rank_over)):
@@ -294,7 +300,7 @@ def run(calc: Calculator, raw: dict[str, Any], common: dict) -> None:
     prepared = prepare(calc, raw, common)
     catalog = catalog_module.load(prepared.common.get("specs"))
     gate = Gate(prepared)
-    report = Report(command=calc.name, points=gate.watch(_ranked(prepared, points(prepared, catalog))),
+    report = Report(command=calc.name, points=gate.watch(stream(prepared, catalog)),
                     single=prepared.single, swept=[calc.by_name[n].key for n in prepared.swept],
                     columns=calc.columns, explain=prepared.common.get("explain", False),
                     quiet=prepared.common.get("quiet", False), notes=prepared.notes)
