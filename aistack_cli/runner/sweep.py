@@ -20,6 +20,7 @@ points per sweep.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -125,13 +126,5 @@ def total_points(lengths: list[int]) -> int:
 def combinations(axes: dict[str, list]) -> Iterator[dict]:
     """Every combination of the axes' values, the first axis slowest, built one at a time."""
     names = list(axes)
-
-    def walk(index: int, chosen: dict) -> Iterator[dict]:
-        if index == len(names):
-            yield dict(chosen)
-            return
-        for value in axes[names[index]]:
-            chosen[names[index]] = value
-            yield from walk(index + 1, chosen)
-
-    yield from walk(0, {})
+    for values in itertools.product(*axes.values()):
+        yield dict(zip(names, values))
