@@ -316,11 +316,14 @@ def test_compute_precision_rule(cli):
 def test_price_from_the_option_or_the_sheet_or_null_with_a_warning(cli):
     base = ["inference-throughput", "--model", "llama-3.1-8b", "--format", "json"]
     sheet = cli(*base, "--gpu", "h100-sxm").json()
-    assert sheet["inputs"]["price_usd_per_gpu_hour"] == 2.49
-    given_price = cli(*base, "--gpu", "h100-sxm", "--price-per-gpu-hour", "$4.98").json()
+    from aistack_cli import catalog
+    assert sheet["inputs"]["price_usd_per_gpu_hour"] == catalog.load().get("accelerator", "h100-sxm").price_usd_per_hour
+    assert any("dated 2025-04 to 2026-12" in a for a in sheet["assumptions"])  # the price basis is stated
+    doubled = 2 * sheet["inputs"]["price_usd_per_gpu_hour"]
+    given_price = cli(*base, "--gpu", "h100-sxm", "--price-per-gpu-hour", f"${doubled}").json()
     assert given_price["results"]["cost_per_million_output_tokens_usd"] == pytest.approx(
         2 * sheet["results"]["cost_per_million_output_tokens_usd"])
-    unpriced = cli(*base, "--gpu", "a100-80gb").json()
+    unpriced = cli(*base, "--gpu", "b300").json()  # b300 has no price on the default basis
     assert unpriced["results"]["cost_per_million_output_tokens_usd"] is None
     assert any("no price" in w for w in unpriced["warnings"])
 

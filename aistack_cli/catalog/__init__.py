@@ -27,6 +27,11 @@ def _bundled() -> dict:
         return json.load(handle)
 
 
+def bundled_sheet(kind: str, sheet_id: str) -> dict | None:
+    """The bundled (compiled) sheet of ``kind`` and canonical ``sheet_id``, ignoring user sheets."""
+    return _bundled()["sheets"].get(kind, {}).get(sheet_id)
+
+
 class Catalog:
     """Sheets by kind and id, as runtime dicts; ``get`` builds the dataclass."""
 

@@ -122,9 +122,7 @@ def _hardware(catalog, accelerator, compute: str, given_price: float | None):
     if given_price is not None:
         price, note = given_price, None
     else:
-        price = accelerator.price_usd_per_hour
-        note = (f"price ${price:g} per GPU-hour from the {accelerator.id} sheet (as of {accelerator.price_as_of})"
-                if price is not None else None)
+        price, note = accelerator.price_usd_per_hour, accelerator.price_note()  # names the price basis
     hw = Hardware(memory_bytes=accelerator.memory_bytes,
                   bandwidth_bytes_per_s=accelerator.memory_bandwidth_bytes_per_s,
                   peak_flop_per_s=accelerator_precision(accelerator, compute, "--weights-dtype"),
