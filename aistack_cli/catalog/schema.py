@@ -173,7 +173,7 @@ class Transceiver(Sourced):
 
 class Interconnect(SheetBase):
     kind: Literal["interconnect"]
-    family: Literal["nvlink", "nvswitch", "pcie", "infiniband", "ethernet", "ici",
+    family: Literal["nvlink", "nvswitch", "pcie", "infiniband", "ethernet", "efa", "ici",
                     "infinity-fabric", "neuronlink", "gaudi-roce"]
     year: int = Field(ge=1990, le=2035)
     year_source: Source
