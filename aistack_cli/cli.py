@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from aistack_cli import __version__
-from aistack_cli.errors import AistackError, ExitCode
+from aistack_cli.errors import AistackError, ExitCode, OutputClosed
 
 HELP = ("Estimate what AI infrastructure costs and does: training runs, serving throughput, "
         "KV cache, cluster power, collectives and die cost, from cited spec sheets.")
@@ -69,15 +69,66 @@ def _prepare_streams() -> None:
                 pass
 
 
+class _Stdout:
+    """stdout as commands see it: a reader that went away (``aistack ... | head``) ends the run
+    through OutputClosed, which no library mistakes for another error (Click would exit 1)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise OutputClosed() from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+COMPLETION_ENV = "_AISTACK_COMPLETE"
+_CLICK_STYLE = {"bash_source": "source_bash", "zsh_source": "source_zsh", "fish_source": "source_fish",
+                "bash_complete": "complete_bash", "zsh_complete": "complete_zsh", "fish_complete": "complete_fish"}
+
+
+def _completion_env() -> int | None:
+    """Accept Click's spellings of the completion variable (bash_source) beside Typer's
+    (source_bash); a completion request without the shell's variables is a usage error."""
+    value = os.environ.get(COMPLETION_ENV)
+    if value is None:
+        return None
+    value = _CLICK_STYLE.get(value, value)
+    os.environ[COMPLETION_ENV] = value
+    if value == "complete_bash" and not ("COMP_WORDS" in os.environ and "COMP_CWORD" in os.environ):
+        _error("aistack: completion: complete_bash needs COMP_WORDS and COMP_CWORD from the shell; "
+               f"run `eval \"$({COMPLETION_ENV}=source_bash aistack)\"` to install it")
+        return int(ExitCode.BAD_INPUT)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     _prepare_streams()
-    code = _run(argv)
+    early = _completion_env()
+    if early is not None:
+        return early
+    real = sys.stdout
+    sys.stdout = _Stdout(real)  # type: ignore[assignment]
     try:
+        code = _run(argv)
         sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
+    except OutputClosed:
+        _silence_stdout(real)
+        code = 0
     except (OSError, ValueError):
-        pass
+        code = 0
+    finally:
+        sys.stdout = real
     return code
 
 
@@ -87,6 +138,8 @@ def _run(argv: list[str] | None) -> int:
         app = build_app(argv)
         result = app(args=argv, prog_name="aistack", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
+    except OutputClosed:
+        raise
     except AistackError as exc:
         if debug:
             raise
@@ -98,8 +151,7 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        _silence_stdout()
-        return 0
+        raise OutputClosed() from None
     except Exception as exc:  # click's usage errors carry exit_code and format_message
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `aistack` or `aistack specs`
             sys.stdout.write(exc.ctx.get_help() + "\n")  # type: ignore[attr-defined]
@@ -126,11 +178,11 @@ def _error(text: str) -> None:
         pass
 
 
-def _silence_stdout() -> None:
+def _silence_stdout(stream) -> None:
     """After the reader went away: point stdout at /dev/null so the final flush cannot fail."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
     except (OSError, ValueError, AttributeError):
         pass
 

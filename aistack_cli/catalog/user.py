@@ -52,6 +52,9 @@ def _walk(root: Path, shown: str) -> list[Path]:
                 if len(found) > MAX_FILES:
                     raise SheetError(f"--specs: more than {MAX_FILES:,} sheet files under {units.show(shown, 160)}; "
                                      "point at the folder that holds your sheets")
+    if not found:
+        raise SheetError(f"--specs: no sheet files (.yaml, .yml) under {units.show(shown, 160)} "
+                         f"(searched {MAX_DEPTH} levels deep)")
     return sorted(found)
 
 
