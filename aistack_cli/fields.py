@@ -272,13 +272,16 @@ FIELDS: dict[str, F] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "attention": ("mha", "gqa", "mqa", "mla"),
     "decode_bound": ("memory", "compute"),
-    "bottleneck": ("scale-up", "scale-out"),
-    "algorithm": ("ring", "tree", "hierarchical", "in-network", "pairwise"),
+    "bottleneck": ("scale-up", "scale-out", "in-switch"),
+    "algorithm": ("ring", "tree", "nvls", "nvls-tree", "collnet", "pat", "one-shot", "two-shot", "pairwise",
+                  "low-latency", "p2p"),
+    "protocol": ("LL", "LL128", "Simple"),
+    "library": ("nccl", "rccl", "generic"),
     "recompute": ("none", "selective", "full"),
     "network": ("rail-optimized", "fat-tree", "none"),
     "yield_model": ("poisson", "murphy", "seeds", "negative-binomial"),
     "die_shape": ("given", "assumed square"),
-    "op": ("all-reduce", "all-gather", "reduce-scatter", "broadcast", "all-to-all"),
+    "op": ("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce", "all-to-all", "send-recv"),
 }
 
 _MODEL = ("model", "params_total", "params_active", "layers", "hidden_size", "heads", "head_dim")

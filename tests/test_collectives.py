@@ -231,6 +231,13 @@ def test_mesh_links_split_over_peers():
     assert mesh_bytes_per_s(448e9, 16, 8) == pytest.approx(448e9)
 
 
+def test_the_field_registry_lists_the_engine_words():
+    from aistack_cli import fields
+
+    assert fields.CHOICES["algorithm"] == ALGORITHMS and fields.CHOICES["protocol"] == PROTOCOLS
+    assert fields.CHOICES["op"] == OPS
+
+
 def test_unavailable_algorithms_say_why():
     a100 = Fabric(8, 8, NVLINK3, library="nccl", arch="ampere")
     assert "NVLink SHARP" in unavailable("nvls", "all-reduce", a100)
