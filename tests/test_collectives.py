@@ -389,12 +389,14 @@ def test_builder_scale_out_inputs_and_network_latency(sheets):
     assert ib.inputs["network_latency_s"] == 0.0 and ib.inputs["inter"] == "ib-ndr"
 
 
-def test_builder_memoises_and_hands_out_copies(sheets):
+def test_builder_memoises_and_shares_read_only(sheets):
     a = build_fabric(sheets, system="dgx-h100", gpus=32)
     b = build_fabric(sheets, system="dgx-h100", gpus=32)
-    assert a.fabric is b.fabric and a.inputs == b.inputs and a.inputs is not b.inputs
-    a.notes.append("mutated")
-    assert "mutated" not in build_fabric(sheets, system="dgx-h100", gpus=32).notes
+    assert a is b and a.fabric is b.fabric
+    with pytest.raises(TypeError):
+        a.inputs["gpus"] = 1
+    assert isinstance(a.notes, tuple) and isinstance(a.warnings, tuple)
+    assert build_fabric(catalog.load(None), system="dgx-h100", gpus=32).fabric == a.fabric
 
 
 def test_builder_flags_name_the_caller_options(sheets):

@@ -45,6 +45,7 @@ OPS = ("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce", "all
 ALGORITHMS = ("ring", "tree", "nvls", "nvls-tree", "collnet", "pat", "one-shot", "two-shot", "pairwise",
               "low-latency", "p2p")
 PROTOCOLS = ("LL", "LL128", "Simple")
+PROTOCOL_INDEX = {name: i for i, name in enumerate(PROTOCOLS)}
 LIBRARIES = ("nccl", "rccl", "generic")
 SUPPORTED_OPS = {
     "ring": ("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce"),
@@ -190,8 +191,8 @@ class Candidate(NamedTuple):
     latency_s: float
     algbw_bytes_per_s: float
     bottleneck: str
-    corrected: bool  # NCCL's tree correction by size applies
-    plateau: bool  # NCCL's ring plateau factor applies above PLATEAU_CHANNELS · 64 B per rank
+    corrected: int  # NCCL's tree correction by size: its last bucket (22, or 23 for NVLS-tree), 0 for none
+    plateau_from: float  # NCCL's ring plateau: latency × RING_PLATEAU from this size (inf: never)
     auto: bool  # the library's tuner would consider it
     latency_formula: str
     latency_numbers: str
@@ -225,9 +226,18 @@ class CollectiveResult:
     steps: list[Step]  # a Working: built when read
 
 
+def result_values(result: "CollectiveResult") -> dict:
+    """The result keys of a CollectiveResult (its numbers and words, not its notes or working)."""
+    return {name: getattr(result, name) for name in RESULT_KEYS}
+
+
 TIME_KEYS = {"ring": "ring_time_s", "tree": "tree_time_s", "nvls": "nvls_time_s", "nvls-tree": "nvls_tree_time_s",
              "collnet": "collnet_time_s", "pat": "pat_time_s", "one-shot": "one_shot_time_s",
              "two-shot": "two_shot_time_s"}
+
+
+RESULT_KEYS = tuple(name for name in CollectiveResult.__dataclass_fields__
+                    if name not in ("assumptions", "warnings", "steps"))
 
 
 # ---- reporting ---------------------------------------------------------------------------
@@ -389,19 +399,13 @@ def _ring(ctx: _Ctx, op: str) -> list[Candidate]:
             plateau = f" (× {factor} above {PLATEAU_CHANNELS * 64 * p} B)"
         proto_bus, bus_formula, bus_numbers = _proto_bus(ctx, proto, bus)
         out.append(Candidate(
-            "ring", PROTOCOLS[proto], latency, proto_bus * conv, tier, False, bool(plateau), True,
+            "ring", PROTOCOLS[proto], latency, proto_bus * conv, tier, 0,
+            PLATEAU_CHANNELS * 64 * p if plateau else math.inf, True,
             "base + (steps − inter) · α_intra + inter · α_net" + plateau,
             f"{fmt(base / US)} us + {hops - inter} · {fmt(intra / US)} us + {inter} · {fmt(net / US)} us",
             f"algbw = busbw · p/steps, busbw = {bus_formula}", f"{bus_numbers} · {p}/{steps}",
             _src(ctx)))
     return out
-
-
-def _plateau(candidate: Candidate, ctx: _Ctx, size_bytes: float) -> float:
-    """Latency of a candidate at ``size_bytes`` (NCCL's ring plateau factor on several nodes)."""
-    if candidate.plateau and size_bytes >= PLATEAU_CHANNELS * 64 * ctx.p:
-        return candidate.latency_s * (RING_PLATEAU_PRE_AMPERE if ctx.f.arch == "volta" else RING_PLATEAU)
-    return candidate.latency_s
 
 
 def _tree(ctx: _Ctx, op: str) -> list[Candidate]:
@@ -434,7 +438,7 @@ def _tree(ctx: _Ctx, op: str) -> list[Candidate]:
         base, intra, net = ctx.base("tree", proto), ctx.hop("tree", proto, "up"), ctx.hop("tree", proto, "net")
         latency = base + 2 * ((g - 1) * intra + depth * net)
         out.append(Candidate(
-            "tree", PROTOCOLS[proto], latency, tbus / 2, tier, ctx.lib == "nccl", False, True,
+            "tree", PROTOCOLS[proto], latency, tbus / 2, tier, 22 if ctx.lib == "nccl" else 0, math.inf, True,
             "base + 2 · ((g − 1) · α_intra + ⌊log2 m⌋ · α_net)",
             f"{fmt(base / US)} us + 2 · ({g - 1} · {fmt(intra / US)} us + {depth} · {fmt(net / US)} us)",
             f"algbw = busbw / 2 (× NCCL's tree correction by size), busbw = {bf}, "
@@ -465,7 +469,7 @@ def _nvls(ctx: _Ctx, op: str) -> list[Candidate]:
         latency += net
         lat_formula, lat_numbers = "α_nvls + α_sharp", f"{fmt(nvlink / US)} us + {fmt(net / US)} us"
     bw, tier = min(legs)
-    return [Candidate("nvls", "Simple", latency, bw, tier, False, False, True, lat_formula, lat_numbers,
+    return [Candidate("nvls", "Simple", latency, bw, tier, 0, math.inf, True, lat_formula, lat_numbers,
                       f"algbw = min({up_formula}, B_node)" if m > 1 else f"algbw = {up_formula}",
                       ", ".join(fmt(b) for b, _ in legs), SRC_NCCL)]
 
@@ -484,7 +488,7 @@ def _nvls_tree(ctx: _Ctx, op: str) -> list[Candidate]:
     nvlink, net = ctx.hop("nvls-tree", SIMPLE, "up"), ctx.hop("nvls-tree", SIMPLE, "net")
     depth = int(math.log2(m))
     latency = nvlink + 2 * depth * net
-    return [Candidate("nvls-tree", "Simple", latency, bw, tier, ctx.f.arch == "blackwell", False, True,
+    return [Candidate("nvls-tree", "Simple", latency, bw, tier, 23 if ctx.f.arch == "blackwell" else 0, math.inf, True,
                       "α_nvls + 2 · ⌊log2 m⌋ · α_net", f"{fmt(nvlink / US)} us + 2 · {depth} · {fmt(net / US)} us",
                       "algbw = min(B_nvls · g/(g + 1), B_node / (1 on two domains, else 2))",
                       f"min({fmt(up)}, {fmt(net_bw)})", SRC_NCCL)]
@@ -499,7 +503,7 @@ def _collnet(ctx: _Ctx, op: str) -> list[Candidate]:
     bw, tier = min((up, "scale-up"), (ctx.b_node, "scale-out"))
     intra, net = ctx.hop("collnet", SIMPLE, "up"), ctx.hop("collnet", SIMPLE, "net")
     latency = ctx.base("collnet", SIMPLE) + 2 * (g - 1) * intra + net
-    return [Candidate("collnet", "Simple", latency, bw, tier, False, False, True,
+    return [Candidate("collnet", "Simple", latency, bw, tier, 0, math.inf, True,
                       "2 · (g − 1) · α_intra + α_net", f"2 · {g - 1} · {fmt(intra / US)} us + {fmt(net / US)} us",
                       "algbw = min(B_up · g / (2(g − 1)), B_node)", f"min({fmt(up)}, {fmt(ctx.b_node)})", SRC_NCCL)]
 
@@ -513,7 +517,7 @@ def _pat(ctx: _Ctx, op: str) -> list[Candidate]:
     net = ctx.hop("pat", SIMPLE, "net")
     depth = int(math.log2(m))
     latency = ctx.base("pat", SIMPLE) + depth * net / 3.5 + p * 2.8 * US
-    return [Candidate("pat", "Simple", latency, bus * p / (p - 1), "scale-out", False, False, True,
+    return [Candidate("pat", "Simple", latency, bus * p / (p - 1), "scale-out", 0, math.inf, True,
                       "base + ⌊log2 m⌋ · α_net / 3.5 + 2.8 us · p",
                       f"{fmt(ctx.base('pat', SIMPLE) / US)} us + {depth} · {fmt(net / US)} us / 3.5 + 2.8 us · {p}",
                       "algbw = 0.75 · B_node · p/(p − 1)", f"0.75 · {fmt(ctx.b_node)} · {p}/{p - 1}", SRC_NCCL)]
@@ -530,7 +534,7 @@ def _direct(ctx: _Ctx, op: str, shots: int) -> list[Candidate]:
     bw = RING_LL_FRACTION * ctx.b_up / volume
     base, hop = ctx.base("ring", LL), ctx.hop("ring", LL, "up")
     latency = base + shots * hop
-    return [Candidate(name, "LL", latency, bw, "scale-up", False, False, ctx.lib == "rccl",
+    return [Candidate(name, "LL", latency, bw, "scale-up", 0, math.inf, ctx.lib == "rccl",
                       f"base + {shots} · α_intra", f"{fmt(base / US)} us + {shots} · {fmt(hop / US)} us",
                       f"algbw = 0.5 · B_up / ({'g − 1' if shots == 1 else '2(g − 1)/g'})",
                       f"0.5 · {fmt(ctx.b_up)} / {volume_text}", _src(ctx))]
@@ -561,7 +565,7 @@ def _all_to_all(ctx: _Ctx, op: str, low_latency: bool) -> list[Candidate]:
         base, hop = ctx.base("ring", proto), ctx.hop("ring", proto, tier_hop)
         name = "low-latency" if low_latency else "pairwise"
         out.append(Candidate(name, "LL" if low_latency else PROTOCOLS[proto], base + hop, 1.0 / per_byte, tier,
-                             False, False, not low_latency, "base + α (farthest tier, sends concurrent)",
+                             0, math.inf, not low_latency, "base + α (farthest tier, sends concurrent)",
                              f"{fmt(base / US)} us + {fmt(hop / US)} us",
                              "algbw = 1 / max((g − 1)/p / B_up, (p − g)/p / B_gpu_nic)" +
                              ("" if scale == 1.0 else f" at {fmt(scale)} payload"),
@@ -578,7 +582,7 @@ def _p2p(ctx: _Ctx, op: str) -> list[Candidate]:
     for proto in ctx.protocols:
         scale = 1.0 if proto == SIMPLE else (LL128_FRACTION if proto == LL128 else RING_LL_FRACTION)
         base, hop = ctx.base("ring", proto), ctx.hop("ring", proto, tier_hop)
-        out.append(Candidate("p2p", PROTOCOLS[proto], base + hop, bw * scale, tier, False, False, True,
+        out.append(Candidate("p2p", PROTOCOLS[proto], base + hop, bw * scale, tier, 0, math.inf, True,
                              "base + α", f"{fmt(base / US)} us + {fmt(hop / US)} us",
                              "algbw = B_pair" + ("" if scale == 1.0 else f" · {fmt(scale)}"), fmt(bw), _src(ctx)))
     return out
@@ -675,12 +679,14 @@ _LAST: dict[str, tuple] = {}  # op -> (fabric, candidates): skips hashing the fa
 
 
 def _time(c: Candidate, ctx: _Ctx, size_bytes: float) -> tuple[float, float, float]:
-    """(time, latency, bandwidth term) of a candidate at ``size_bytes``."""
-    latency = _plateau(c, ctx, size_bytes)
+    """(time, latency, bandwidth term) of a candidate at ``size_bytes``: NCCL's ring plateau factor on
+    the latency, its tree correction on the bandwidth."""
+    latency = c.latency_s
+    if size_bytes >= c.plateau_from:
+        latency *= RING_PLATEAU_PRE_AMPERE if ctx.f.arch == "volta" else RING_PLATEAU
     bw = c.algbw_bytes_per_s
     if c.corrected:
-        last = 23 if c.algorithm == "nvls-tree" else 22
-        bw *= tree_correction(PROTOCOLS.index(c.protocol), size_bytes, last)
+        bw *= tree_correction(PROTOCOL_INDEX[c.protocol], size_bytes, c.corrected)
     bandwidth = size_bytes / bw
     return latency + bandwidth, latency, bandwidth
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aistack_cli.calc.collectives import ALGORITHMS, OPS, collective_time, unavailable
-from aistack_cli.calc.common import BYTES_PER_ELEMENT, result_values
+from aistack_cli.calc.collectives import ALGORITHMS, OPS, collective_time, result_values, unavailable
+from aistack_cli.calc.common import BYTES_PER_ELEMENT
 from aistack_cli.commands.fabric import build_fabric
 from aistack_cli.errors import InputError
 from aistack_cli.result import Point
@@ -89,4 +89,4 @@ def allreduce_time(catalog, o) -> Point:
     inputs = {"op": o.op, "size_bytes": o.size, "dtype": o.dtype, **built.inputs, "requested_algorithm": o.algorithm,
               "requested_protocol": o.protocol}
     notes = [*result.assumptions, *built.notes]
-    return Point(inputs, result_values(result), notes, built.warnings + list(result.warnings), result.steps)
+    return Point(inputs, result_values(result), notes, [*built.warnings, *result.warnings], result.steps)

@@ -17,6 +17,8 @@ generic sheet). Results are memoised per catalog, so a sweep builds each fabric 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from aistack_cli.calc.collectives import Efficiency, Fabric, Tier, mesh_bytes_per_s
@@ -37,10 +39,12 @@ LIBRARY_NAMES = {"nccl": "NCCL", "rccl": "RCCL", "generic": "no NCCL-family libr
 
 
 class BuiltFabric(NamedTuple):
+    """Shared between the calls that ask for the same fabric: read it, copy before changing it."""
+
     fabric: Fabric
-    inputs: dict[str, Any]
-    notes: list[str]
-    warnings: list[str]
+    inputs: Mapping[str, Any]  # read-only
+    notes: tuple[str, ...]
+    warnings: tuple[str, ...]
 
 
 _CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
@@ -62,8 +66,7 @@ def build_fabric(catalog, gpu: str | None = None, gpus: int | None = None, syste
         per_catalog = {}
     if key not in per_catalog:
         per_catalog[key] = _build(catalog, *key[:-1], {**FLAGS, **(flags or {})})
-    built = per_catalog[key]
-    return BuiltFabric(built.fabric, dict(built.inputs), list(built.notes), list(built.warnings))
+    return per_catalog[key]
 
 
 FLAGS = {"gpu": "--gpu", "gpus": "--gpus", "system": "--system", "gpus_per_domain": "--gpus-per-domain",
@@ -98,7 +101,8 @@ def _build(catalog, gpu, gpus, system, per_domain, intra, inter, nics, sharp, ov
     if library == "generic":
         notes.append(f"{accelerator.id}: {LIBRARY_NAMES[library]} model; latency is the interconnect sheet's "
                      "per hop, Simple protocol only")
-    return BuiltFabric(fabric, inputs, notes, _warnings(accelerator, sys_sheet, per_domain))
+    return BuiltFabric(fabric, MappingProxyType(inputs), tuple(notes), tuple(_warnings(accelerator, sys_sheet,
+                                                                                       per_domain)))
 
 
 # ---- counts ------------------------------------------------------------------------------
