@@ -11,7 +11,14 @@ Fabric with the resolved input keys (declared in fields.py), the assumption note
 used, with its evidence) and warnings. Its defaults are data: the achieved fraction of a link's rate
 per fabric generation and a network's own latency are default sheets in specs/defaults/
 (``efficiency-scale-up-<interconnect>``, falling back to the interconnect's family and then to a
-generic sheet). Results are memoised per catalog, so a sweep builds each fabric once.
+generic sheet). Results are memoised per catalog, so a sweep builds each fabric once; the
+returned inputs, notes and warnings are shared (read-only mapping, tuples): copy before changing.
+
+A parallel group is a fabric of its own. Tensor parallelism inside one node: ``gpus=tp`` (the
+system's domain caps the domain). A data-parallel group with tp·pp GPUs per node holds one GPU per
+node: ``gpus=dp, gpus_per_domain=1`` (the system's NICs per GPU follow). Expert parallelism over
+nodes: ``gpus=ep`` with the domain the layout puts together, ``op="all-to-all"``. Pipeline sends:
+``gpus=2``, ``gpus_per_domain=1`` across nodes, ``op="send-recv"``.
 """
 
 from __future__ import annotations
