@@ -174,6 +174,8 @@ def test_every_alias_names_only_what_its_sheet_holds():
     # but never add or change one. Catalog v1 broke this: llama-3-70b resolved to Llama 3.1 (131,072 tokens of
     # context instead of 8,192), n3e and n3p to the N3B sheet and its 2022 wafer price.
     for kind in catalog.KINDS:
+        if kind == "default":  # a default's aliases name the fabrics or parts it applies to, not versions of itself
+            continue
         for sheet_id in BUNDLED.ids(kind):
             sheet = BUNDLED.raw(kind, sheet_id)
             known = _versions(sheet_id) | _versions(sheet["name"])

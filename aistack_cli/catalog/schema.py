@@ -322,7 +322,7 @@ class CoPackaged(Sourced):
 
 class Interconnect(SheetBase):
     kind: Literal["interconnect"]
-    family: Literal["nvlink", "nvswitch", "pcie", "infiniband", "ethernet", "ici",
+    family: Literal["nvlink", "nvswitch", "pcie", "infiniband", "ethernet", "efa", "ici",
                     "infinity-fabric", "neuronlink", "gaudi-roce", "ualink"]
     year: int = Field(ge=1990, le=2035)
     year_source: Source
