@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from aistack_cli.calc.collectives import Fabric, Tier, collective_time
 from aistack_cli.calc.inference import (Deployment, Device, Efficiency, Engine, Layout, Load, ModelShape, Replica,
-                                        Scenario, Server, Speculation, Targets, Workload, attention_flop_per_pair,
+                                        Scenario, Speculation, Targets, Workload, attention_flop_per_pair,
                                         attention_flop_prefill, balls_into_bins, curve, experts_touched,
                                         layout_candidates, max_concurrency, plan, prefill_pairs, serve, server,
                                         tp_allreduce_s, weight_params_read)
@@ -338,7 +338,7 @@ def test_more_users_never_lower_itl_or_throughput(model, tp, n, prompt, output):
     srv, _ = server(scenario(model, Workload(prompt, output)), Layout(tp=tp))
     small, big = srv.closed(n), srv.closed(n + 1)
     assert big.itl >= small.itl * (1 - 1e-9)
-    assert big.throughput >= small.throughput * (1 - 1e-6)  # a plateau once the step is compute-bound
+    assert big.throughput >= small.throughput * (1 - 1e-3)  # a plateau (within 0.1 %) once compute-bound
 
 
 @settings(max_examples=60, deadline=None)

@@ -670,7 +670,7 @@ class Server:
 
     def closed(self, in_system: float) -> Operating:
         run = min(in_system, float(self.cap))
-        D, P, G = self.decode_steps, self.P, self.groups
+        D, P = self.decode_steps, self.P
         decodes, per_step, k, saturated = self._decodes_closed(run)
         budget = self.budget(decodes)
         own_chunk, busiest, total, share = self._chunks(per_step * P, budget)
@@ -1012,7 +1012,7 @@ class Plan:
 
 
 def plan(sc: Scenario, layouts: list[Layout], question: str, value: float | None = None,
-         gpus: int | None = None, disaggregation: Disaggregation | None = None) -> Plan | None:
+         gpus: int | None = None) -> Plan | None:
     """Answer a planner's question over ``layouts``:
 
     - ``targets``: the most concurrent requests per replica meeting the targets; the layout giving the
@@ -1020,40 +1020,40 @@ def plan(sc: Scenario, layouts: list[Layout], question: str, value: float | None
     - ``users``: ``value`` concurrent users; replicas = ceil(users / requests per replica within the
       targets), the layout needing the fewest GPUs;
     - ``rate``: ``value`` requests/s; replicas = ceil(rate / goodput per replica), fewest GPUs.
-    None when no layout fits or meets the targets."""
+    Replicas are colocated (prefill and decode on the same GPUs). None when no layout fits or meets the
+    targets."""
     best: tuple[tuple, Plan] | None = None
     for layout in layouts:
         srv, mem = server(sc, layout)
         if mem.pool_bytes_per_gpu <= 0 or mem.cap_per_replica < 1:
             continue
-        found = _plan_one(sc, srv, layout, question, value, gpus, disaggregation)
+        found = _plan_one(sc, srv, layout, question, value, gpus)
         if found is not None and (best is None or found[0] < best[0]):
             best = found
     return best[1] if best else None
 
 
-def _plan_one(sc, srv, layout, question, value, gpus, disaggregation):
+def _plan_one(sc, srv, layout, question, value, gpus):
     work = sc.work
     if question == "rate":
-        one = Deployment(layout, 1, disaggregation)
-        pool = _pool(sc, one, srv, Load("rate", srv.capacity() * 0.5)) if disaggregation else None
-        per_replica = max_rate(sc, one, srv, pool, sc.targets) if sc.targets.given else 0.0
+        one = Deployment(layout, 1)
+        per_replica = max_rate(sc, one, srv, None, sc.targets) if sc.targets.given else 0.0
         if per_replica <= 0:
             return None
         replicas = math.ceil(value / per_replica * (1 - 1e-9))
-        dep = Deployment(layout, replicas, disaggregation)
-        return (dep.gpus(pool), layout.gpus), Plan(dep, Load("rate", value), question, per_replica)
+        dep = Deployment(layout, replicas)
+        return (dep.gpus(), layout.gpus), Plan(dep, Load("rate", value), question, per_replica)
     n = max_concurrency(srv, sc.targets)
     if n is None:
         return None
     if question == "users":
         replicas = math.ceil(value / n)
-        dep = Deployment(layout, replicas, disaggregation)
+        dep = Deployment(layout, replicas)
         return (replicas * layout.gpus, layout.gpus), Plan(dep, Load("concurrency", value), question, n)
     replicas = max(1, gpus // layout.gpus) if gpus else 1
     op = srv.closed(float(n))
     per_gpu = op.throughput * work.output_tokens / layout.gpus
-    dep = Deployment(layout, replicas, disaggregation)
+    dep = Deployment(layout, replicas)
     return (-per_gpu, layout.gpus), Plan(dep, Load("concurrency", float(n * replicas)), question, n)
 
 
@@ -1112,7 +1112,7 @@ def serve(sc: Scenario, dep: Deployment, load: Load) -> InferenceResult:
     ttft = _finite(op.ttft)
     fits = mem.pool_bytes_per_gpu > 0 and mem.max_sequences_per_replica >= 1 and \
         (load.mode != "static" or op.running <= mem.max_sequences_per_replica)
-    shortfall = 0.0 if fits else _shortfall(mem, op, load) * layout.gpus * R
+    shortfall = 0.0 if fits else _shortfall(mem, op, load, layout.attention_groups) * layout.gpus * R
     full_seq = kv_bytes_per_sequence(model.attention, work.prompt_tokens + work.output_tokens,
                                      sc.kv_bytes_per_element, sc.engine.block_tokens)
     costs = _costs(sc, s, total_gpus, requests_per_s)
@@ -1151,11 +1151,10 @@ def serve(sc: Scenario, dep: Deployment, load: Load) -> InferenceResult:
                            Working(lambda: _steps(sc, s, values)))
 
 
-def _shortfall(mem: Memory, op: Operating, load: Load) -> float:
-    """Bytes per GPU missing: for the weights and one sequence, or for the static batch."""
-    wanted = max(1.0, op.running if load.mode == "static" else 1.0)
-    return max(0.0, wanted * mem.kv_bytes_per_sequence_per_gpu / 1.0 - max(mem.pool_bytes_per_gpu, 0.0)
-               + (0.0 if mem.pool_bytes_per_gpu > 0 else -mem.pool_bytes_per_gpu))
+def _shortfall(mem: Memory, op: Operating, load: Load, groups: int) -> float:
+    """Bytes per GPU missing for the weights and the KV of one sequence (a static batch: of the batch)."""
+    wanted = math.ceil(op.running / groups) if load.mode == "static" else 1.0
+    return max(0.0, wanted * mem.kv_bytes_per_sequence_per_gpu - mem.pool_bytes_per_gpu)
 
 
 def _costs(sc: Scenario, s: Solved, total_gpus: int, requests_per_s: float) -> tuple[float, float] | None:

@@ -495,19 +495,21 @@ def _deployment(o, sc: Scenario, fixed: Layout | None, dis, accelerator):
     """The deployment and load to evaluate: as given, or what a plan finds; and the note saying which."""
     load = _load(o)
     targets = sc.targets
+    planning = o.users is not None or (o.rate is not None and o.gpus is None and targets.given) or \
+        (load is None and targets.given)
+    if planning and dis is not None:
+        raise InputError("--disaggregate: plans size colocated replicas; give --gpus and a load (--concurrency or "
+                         "--rate) to evaluate a disaggregated deployment")
     if o.users is not None:
         if o.gpus is not None:
             raise InputError("--gpus: --users finds the GPU count; give --tp/--ep for the replica layout instead")
-        found = plan(sc, layout_candidates(sc.model, accelerator.scale_up_domain, fixed), "users", o.users,
-                     disaggregation=dis)
+        found = plan(sc, layout_candidates(sc.model, accelerator.scale_up_domain, fixed), "users", o.users)
         return _found(found, "users", o.users, sc) + (_plan_note("users", found, fixed),)
     if o.rate is not None and o.gpus is None and targets.given:
-        found = plan(sc, layout_candidates(sc.model, accelerator.scale_up_domain, fixed), "rate", o.rate,
-                     disaggregation=dis)
+        found = plan(sc, layout_candidates(sc.model, accelerator.scale_up_domain, fixed), "rate", o.rate)
         return _found(found, "rate", o.rate, sc) + (_plan_note("rate", found, fixed),)
     if load is None and targets.given:
-        found = plan(sc, layout_candidates(sc.model, accelerator.scale_up_domain, fixed), "targets", gpus=o.gpus,
-                     disaggregation=dis)
+        found = plan(sc, layout_candidates(sc.model, accelerator.scale_up_domain, fixed), "targets", gpus=o.gpus)
         if found is None:
             layout = fixed or _smallest(sc, accelerator.scale_up_domain, Load("concurrency", 1.0))
             return (Deployment(layout, _replicas(o.gpus, layout), dis), Load("concurrency", 1.0),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aistack_cli.calc.common import BYTES_PER_ELEMENT, result_values
 from aistack_cli.calc.kvcache import (ENGINES, Activations, Attention, Shards, WeightSplit, activation_peak_bytes,
                                       kv_cache as compute, profiled_tokens, sglang_mem_fraction_static, vllm_large_gpu,
@@ -67,6 +69,12 @@ EXAMPLES = (
 )
 
 
+@lru_cache(maxsize=256)
+def sheet(catalog, kind: str, wanted: str):
+    """A catalog sheet, looked up once per run (a sweep asks for the same sheets at every point)."""
+    return catalog.get(kind, wanted)
+
+
 @calculator("kv-cache", help="KV-cache size per token, sequence and batch, and whether it fits on GPUs.",
             options=OPTIONS, examples=EXAMPLES,
             columns=["kv_bytes_per_token", "kv_bytes_per_sequence", "kv_total_bytes", "max_sequences", "fits"])
@@ -102,14 +110,14 @@ def _attention(catalog, o):
     """The attention shape from --model (with any architecture option overriding the sheet's
     figure), or from the architecture options alone; with the figures the fit needs."""
     if o.model:
-        m = catalog.get("model", o.model)
-        sheet = {"layers": m.layers, "kv_heads": m.kv_heads, "head_dim": m.head_dim, "attention": m.attention,
-                 "kv_lora_rank": m.kv_lora_rank, "qk_rope_head_dim": m.qk_rope_head_dim,
-                 "sliding_window": m.sliding_window, "sliding_window_layers": m.sliding_window_layers,
-                 "params": m.params_total, "hidden_size": m.hidden_size, "ffn_size": m.ffn_size,
-                 "vocab_size": m.vocab_size, "experts": m.experts_routed, "top_k": m.experts_active,
-                 "expert_ffn_size": m.expert_ffn_size, "moe_layers": m.moe_layers}
-        shape, notes = model_overrides(o, sheet, m.id)
+        m = sheet(catalog, "model", o.model)
+        figures = {"layers": m.layers, "kv_heads": m.kv_heads, "head_dim": m.head_dim, "attention": m.attention,
+                   "kv_lora_rank": m.kv_lora_rank, "qk_rope_head_dim": m.qk_rope_head_dim,
+                   "sliding_window": m.sliding_window, "sliding_window_layers": m.sliding_window_layers,
+                   "params": m.params_total, "hidden_size": m.hidden_size, "ffn_size": m.ffn_size,
+                   "vocab_size": m.vocab_size, "experts": m.experts_routed, "top_k": m.experts_active,
+                   "expert_ffn_size": m.expert_ffn_size, "moe_layers": m.moe_layers}
+        shape, notes = model_overrides(o, figures, m.id)
         shape["tied"] = m.family == "gemma"
         att = _build(shape)
         inputs = {"model": m.id, **_shape_inputs(shape, att)}
@@ -173,7 +181,7 @@ def _split(shape: dict) -> WeightSplit:
 def _shards(catalog, o, shape: dict, context: float):
     if shape["params"] is None:
         raise InputError("--params: the fit needs the model's parameter count (or use --model)")
-    accelerator = catalog.get("accelerator", o.gpu) if o.gpu else None
+    accelerator = sheet(catalog, "accelerator", o.gpu) if o.gpu else None
     memory = o.gpu_memory if o.gpu_memory is not None else accelerator.memory_bytes
     ep = o.ep or 1
     if ep > 1 and not shape["experts"]:
@@ -188,10 +196,10 @@ def _shards(catalog, o, shape: dict, context: float):
     notes = []
     seqs, budget = o.max_num_seqs, o.max_num_batched_tokens
     if seqs is None:
-        seqs = int(catalog.get("default", "engine-max-num-seqs-large" if large else "engine-max-num-seqs").value)
+        seqs = int(sheet(catalog, "default", "engine-max-num-seqs-large" if large else "engine-max-num-seqs").value)
     if budget is None:
-        budget = int(catalog.get("default", "engine-max-num-batched-tokens-large" if large else
-                                 "engine-max-num-batched-tokens").value)
+        budget = int(sheet(catalog, "default", "engine-max-num-batched-tokens-large" if large else
+                           "engine-max-num-batched-tokens").value)
     util = _utilization(catalog, o, tp, notes)
     activation = 0.0
     if o.engine in ("vllm", "trtllm"):
@@ -220,6 +228,6 @@ def _utilization(catalog, o, tp: int, notes: list[str]) -> float:
     if o.engine == "sglang":
         notes.append("mem_fraction_static by tensor-parallel size, as SGLang sets it (server_args.py)")
         return sglang_mem_fraction_static(tp)
-    sheet = catalog.get("default", "trtllm-kv-free-fraction" if o.engine == "trtllm" else "engine-memory-utilization")
-    notes.append(sheet.note(f"memory fraction {sheet.value:g}"))
-    return sheet.value
+    found = sheet(catalog, "default", "trtllm-kv-free-fraction" if o.engine == "trtllm" else "engine-memory-utilization")
+    notes.append(found.note(f"memory fraction {found.value:g}"))
+    return found.value
