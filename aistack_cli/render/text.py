@@ -55,6 +55,7 @@ FORMATS = {
     "mm2": lambda v: f"{v:,.4g} mm²",
     "1/cm2": lambda v: f"{v:.4g} /cm²",
     "year": lambda v: str(int(v)),
+    "quarters": lambda v: f"{v:g} quarters",
 }
 
 
