@@ -113,10 +113,11 @@ def counted_params(layers: int, hidden: int, attention: float, ffn: int, vocab: 
     return vocab * hidden * (1 if tied else 2) + dense + moe
 
 
+@lru_cache(maxsize=256)
 def transformer(layers: int, hidden: int, heads: int, kv_heads: int, head_dim: int, ffn: int | None,
                 vocab: int | None, params_total: float, params_active: float, *, experts: int = 0,
                 experts_active: int = 0, experts_shared: int = 0, moe_layers: int = 0, expert_ffn: int = 0,
-                mla_rope_dim: int | None = None) -> tuple[Transformer, list[str]]:
+                mla_rope_dim: int | None = None) -> tuple[Transformer, tuple[str, ...]]:
     """The transformer behind a parameter count, and notes on what had to be inferred.
 
     Gated or plain MLP and tied or untied embeddings are whichever pair lands closest to the
@@ -136,7 +137,7 @@ def transformer(layers: int, hidden: int, heads: int, kv_heads: int, head_dim: i
         notes.append(f"FFN width {ffn:,} solved from the parameter count (plain two-matrix MLP assumed)")
         return _build(layers, hidden, heads, kv_heads, head_dim, ffn, vocab, False, False, attention, qk,
                       params_total, params_active, experts, experts_active, experts_shared, moe_layers,
-                      expert_ffn), notes
+                      expert_ffn), tuple(notes)
     best = None
     for gated in (True, False):
         for tied in (False, True):
@@ -158,7 +159,7 @@ def transformer(layers: int, hidden: int, heads: int, kv_heads: int, head_dim: i
         notes.append(f"the shape counts {_short(params_total - best[0] if best[0] else params_total)} parameters "
                      f"against {_short(params_total)} given: time follows the shape, FLOP the count")
     return _build(layers, hidden, heads, kv_heads, head_dim, ffn, vocab, gated, tied, attn, qk, params_total,
-                  params_active, experts, experts_active, experts_shared, moe_layers, expert_ffn), notes
+                  params_active, experts, experts_active, experts_shared, moe_layers, expert_ffn), tuple(notes)
 
 
 def _build(layers, hidden, heads, kv_heads, head_dim, ffn, vocab, gated, tied, attention, qk, total, active,
@@ -298,7 +299,7 @@ def model_state(arch: Transformer, layout: Layout, precision: str) -> State:
         return params / group if zero >= stage else params
 
     weights = w * (shard(dense_local, dense_group, 3) + shard(expert_local, expert_group, 3))
-    if zero >= 3:
+    if zero >= 3 and dense_group > 1:  # the layer in use and the next one, gathered
         layer = arch.attention_params + max(arch.dense_mlp_params, arch.experts_active * arch.expert_params)
         weights += 2 * 2.0 * layer / t
     return State(weights,
@@ -308,7 +309,6 @@ def model_state(arch: Transformer, layout: Layout, precision: str) -> State:
 
 # ---- activations ----------------------------------------------------------------------------
 
-@lru_cache(maxsize=4096)
 def layer_activation_bytes(arch: Transformer, recompute: str, low_precision: bool, moe: bool) -> float:
     """Bytes one layer keeps per token for its backward pass, before tensor/sequence parallelism.
 
@@ -365,30 +365,60 @@ def activation_bytes(arch: Transformer, layout: Layout, seq: int, micro: int, pr
 
     Tokens per accelerator are b·s/cp, split again by tp (sequence parallelism).
     """
-    t = layout.tp
-    tokens = layout.micro_batch * seq / layout.cp
-    low = precision in LOW_PRECISION
-    r = layout.recompute
-    dense_layer = layer_activation_bytes(arch, r, low, False)
-    moe_layer = layer_activation_bytes(arch, r, low, True) if arch.moe_layers else dense_layer
-    share_moe = arch.moe_layers / arch.layers
-    per_layer = (1 - share_moe) * dense_layer + share_moe * moe_layer
-    full_layer = ((1 - share_moe) * layer_activation_bytes(arch, "none", low, False)
-                  + share_moe * (layer_activation_bytes(arch, "none", low, True) if arch.moe_layers else 0.0))
-    working = full_layer if r == "full" else 0.0  # the layer being recomputed holds all of its tensors
-    logits = 6.0 * arch.vocab
-    first = tokens / t * (inflight_layers(arch, layout, micro) * per_layer + working)
-    if layout.pp == 1:
-        return first + tokens / t * logits
-    last = tokens / t * (math.ceil(arch.layers / layout.pp) * per_layer + working + logits)
-    return max(first, last)
+    return MemoryModel(arch, seq, precision, 0.0).activations(layout, micro)
 
 
 def memory_per_gpu(arch: Transformer, layout: Layout, seq: int, micro: int, precision: str,
                    reserve_bytes: float) -> Memory:
     """Model state + activations + the framework allowance on the busiest accelerator."""
-    return Memory(model_state(arch, layout, precision), activation_bytes(arch, layout, seq, micro, precision),
-                  reserve_bytes)
+    model = MemoryModel(arch, seq, precision, reserve_bytes)
+    return Memory(model.state(layout), model.activations(layout, micro), reserve_bytes)
+
+
+class MemoryModel:
+    """Memory per accelerator for one run's layouts, with what depends on part of a layout kept
+    (a search asks for hundreds of thousands of layouts)."""
+
+    def __init__(self, arch: Transformer, seq: int, precision: str, reserve_bytes: float):
+        self.arch, self.seq, self.precision, self.reserve = arch, seq, precision, reserve_bytes
+        self.low = precision in LOW_PRECISION
+        self._state: dict = {}
+        self._layer: dict = {}
+        self.share_moe = arch.moe_layers / arch.layers
+
+    def state(self, layout: Layout) -> State:
+        key = (layout.tp, layout.pp, layout.cp, layout.dp, layout.ep, layout.zero)
+        found = self._state.get(key)
+        if found is None:
+            found = self._state[key] = model_state(self.arch, layout, self.precision)
+        return found
+
+    def _per_layer(self, recompute: str) -> tuple[float, float]:
+        """(bytes kept per token per layer, bytes of a layer being recomputed), MoE layers mixed in."""
+        found = self._layer.get(recompute)
+        if found is None:
+            arch, low, share = self.arch, self.low, self.share_moe
+            kept = (1 - share) * layer_activation_bytes(arch, recompute, low, False)
+            whole = (1 - share) * layer_activation_bytes(arch, "none", low, False)
+            if arch.moe_layers:
+                kept += share * layer_activation_bytes(arch, recompute, low, True)
+                whole += share * layer_activation_bytes(arch, "none", low, True)
+            found = self._layer[recompute] = (kept, whole if recompute == "full" else 0.0)
+        return found
+
+    def activations(self, layout: Layout, micro: int) -> float:
+        arch = self.arch
+        per_layer, working = self._per_layer(layout.recompute or "none")
+        tokens = layout.micro_batch * self.seq / layout.cp / layout.tp
+        logits = 6.0 * arch.vocab
+        first = tokens * (inflight_layers(arch, layout, micro) * per_layer + working)
+        if layout.pp == 1:
+            return first + tokens * logits
+        last = tokens * (math.ceil(arch.layers / layout.pp) * per_layer + working + logits)
+        return first if first > last else last
+
+    def total(self, layout: Layout, micro: int) -> float:
+        return self.state(layout).total + self.activations(layout, micro) + self.reserve
 
 
 # ---- enumeration ----------------------------------------------------------------------------

@@ -38,8 +38,8 @@ from dataclasses import dataclass, replace
 
 from aistack_cli.calc.collectives import Fabric, collective_time, mesh_bytes_per_s
 from aistack_cli.calc.hardware import Chip, attention_s, gemm_s, memory_s
-from aistack_cli.calc.layout import (LOW_PRECISION, Batch, Layout, Space, Transformer, candidates,
-                                     memory_per_gpu, stage_params)
+from aistack_cli.calc.layout import (LOW_PRECISION, Batch, Layout, MemoryModel, Space, Transformer, candidates,
+                                     stage_params)
 
 ATTENTION_BACKWARD = 2.5  # FlashAttention-2 backward/forward FLOP (Dao 2023 §3.1: 5 matmuls against 2)
 OPTIMIZER_BYTES_PER_PARAM = 30.0  # AdamW: read and write fp32 master, m, v (24); read grad (4); write 16-bit (2)
@@ -168,6 +168,8 @@ class StepModel:
         self.low = precision in LOW_PRECISION
         self._layer: dict = {}
         self._dp: dict = {}
+        self._stage: dict = {}
+        self._p2p: dict = {}
         std = (2 * arch.heads + 2 * arch.kv_heads) * arch.hidden * arch.head_dim
         self.standard_attention = abs(arch.attention_params - std) <= 1e-6 * std
 
@@ -358,37 +360,48 @@ class StepModel:
 
     def step(self, layout: Layout, micro: int) -> StepTime:
         """One optimizer step of ``layout`` with ``micro`` micro-batches per pipeline."""
-        arch = self.arch
         t, p, c, v = layout.tp, layout.pp, layout.cp, layout.vpp
-        dense_f, dense_b, moe_f, moe_b = self.layer(t, c, layout.micro_batch, layout.ep, layout.recompute)
+        stage_key = (t, c, layout.micro_batch, layout.ep, layout.recompute, p)
+        stage = self._stage.get(stage_key)
+        if stage is None:
+            stage = self._stage[stage_key] = self._stage_pass(layout)
+        fwd_s, bwd_s, compute, tp, ep, cp, flop = stage
+        p2p = self._send(layout) if p > 1 else 0.0
+        step_b, step_f, mb_b, mb_f, optimizer = self.data_parallel(layout)
+        dp_exposed = (max(0.0, step_b - bwd_s) + max(0.0, step_f - fwd_s)
+                      + micro * (max(0.0, mb_f - fwd_s) + max(0.0, mb_b - bwd_s)))
+        per_mb = fwd_s + bwd_s + p2p
+        return StepTime(
+            compute_s=micro * compute, tp_s=micro * tp, dp_s=dp_exposed, pp_bubble_s=(p - 1) / v * per_mb,
+            pp_comm_s=micro * p2p, ep_s=micro * ep, cp_s=micro * cp, optimizer_s=optimizer, micro_batches=micro,
+            hardware_flop_per_gpu=micro * flop)
+
+    def _stage_pass(self, layout: Layout) -> tuple:
+        """The busiest stage's micro-batch: (forward s, backward s incl. the output layer, compute,
+        TP, EP, CP seconds, FLOP executed)."""
+        arch, p = self.arch, layout.pp
+        dense_f, dense_b, moe_f, moe_b = self.layer(layout.tp, layout.cp, layout.micro_batch, layout.ep,
+                                                    layout.recompute)
         layers = math.ceil(arch.layers / p)
         moe_layers = math.ceil(arch.moe_layers / p) if arch.moe_layers else 0
         dense_layers = layers - moe_layers
         fwd = dense_f.times(dense_layers) + moe_f.times(moe_layers)
         bwd = dense_b.times(dense_layers) + moe_b.times(moe_layers)
-        head = self.head(t, c, layout.micro_batch)
+        head = self.head(layout.tp, layout.cp, layout.micro_batch)
         stage = fwd + bwd + head
-        p2p = 0.0
-        if p > 1:
-            size = layout.micro_batch * self.seq / c * arch.hidden * 2.0 / t
-            same = t * c * layout.dp * p <= self.network.domain
-            p2p = 2 * v * send_s(size, self.network, same)
-        step_b, step_f, mb_b, mb_f, optimizer = self.data_parallel(layout)
-        f_s = fwd.total_s
-        b_s = bwd.total_s + head.total_s
-        dp_exposed = (max(0.0, step_b - b_s) + max(0.0, step_f - f_s)
-                      + micro * (max(0.0, mb_f - f_s) + max(0.0, mb_b - b_s)))
-        per_mb = stage.total_s + p2p
-        bubble = (p - 1) / v * per_mb
-        return StepTime(
-            compute_s=micro * stage.compute_s, tp_s=micro * stage.tp_s, dp_s=dp_exposed, pp_bubble_s=bubble,
-            pp_comm_s=micro * p2p, ep_s=micro * stage.ep_s, cp_s=micro * stage.cp_s, optimizer_s=optimizer,
-            micro_batches=micro, hardware_flop_per_gpu=micro * self._hardware_flop(layout, stage))
+        return (fwd.total_s, bwd.total_s + head.total_s, stage.compute_s, stage.tp_s, stage.ep_s, stage.cp_s,
+                stage.flop)
 
-    def _hardware_flop(self, layout: Layout, stage: Pass) -> float:
-        """FLOP the busiest stage's accelerator executes per micro-batch (attention counted forward
-        plus twice backward, as HFU conventions count it)."""
-        return stage.flop
+    def _send(self, layout: Layout) -> float:
+        """Pipeline sends per micro-batch: one forward and one backward per chunk boundary (v per stage)."""
+        t, c, p = layout.tp, layout.cp, layout.pp
+        same = t * c * layout.dp * p <= self.network.domain
+        key = (t, c, layout.micro_batch, layout.vpp, same)
+        found = self._p2p.get(key)
+        if found is None:
+            size = layout.micro_batch * self.seq / c * self.arch.hidden * 2.0 / t
+            found = self._p2p[key] = 2 * layout.vpp * send_s(size, self.network, same)
+        return found
 
 
 # ---- the search ------------------------------------------------------------------------------
@@ -418,6 +431,7 @@ def search(model: StepModel, gpus: int, global_batch: "Batch | int", space: Spac
     (the step time when the batch is fixed; cost is the same order at a fixed GPU count) or by
     memory; the ``keep`` best. ``progress(done)`` is called every 2,048 candidates."""
     arch, seq, precision = model.arch, model.seq, model.precision
+    memory = MemoryModel(arch, seq, precision, reserve_bytes)
     best: list[tuple[float, int, Candidate]] = []
     closest: tuple[float, Candidate] | None = None
     searched = fitting = 0
@@ -425,7 +439,7 @@ def search(model: StepModel, gpus: int, global_batch: "Batch | int", space: Spac
         searched += 1
         if progress is not None and searched % 2048 == 0:
             progress(searched)
-        mem = memory_per_gpu(arch, layout, seq, micro, precision, reserve_bytes).total
+        mem = memory.total(layout, micro)
         if mem > capacity_bytes:
             if not fitting and (closest is None or mem < closest[0]):
                 closest = (mem, Candidate(layout, micro, None, mem))  # type: ignore[arg-type]

@@ -402,13 +402,18 @@ def global_batch(flop: float, seq_len: int, cluster: Cluster, notes) -> Batch:
             f"global batch up to {human_count(plausible)} tokens, the plausible maximum for {flop:.3g} FLOP "
             f"({SRC_BATCH}), in whole micro-batches; give --global-batch to set it")
         return Batch(cap, cap, floor=True)
-    nominal = max(1.0, cluster.batch_fraction * plausible / seq_len)
+    nominal = default_global_batch(flop, seq_len, cluster.batch_fraction)
     low, high = cluster.batch_band
+    scale = nominal / cluster.batch_fraction
     notes.assumptions.append(
-        f"global batch about {human_count(nominal * seq_len)} tokens: {cluster.batch_fraction:g} of the optimal "
-        f"{human_count(plausible)} for {flop:.3g} FLOP ({SRC_BATCH}), rounded to whole micro-batches per replica "
-        f"within {low:g}-{high:g} of it; give --global-batch to set it")
-    return Batch(nominal, max(1.0, high * plausible / seq_len), low=low * plausible / seq_len)
+        f"global batch about {nominal:,} sequences ({human_count(nominal * seq_len)} tokens): "
+        f"{cluster.batch_fraction:g} of the optimal {human_count(plausible)} tokens for {flop:.3g} FLOP, at a power "
+        f"of two ({SRC_BATCH}); each layout runs the whole number of micro-batches nearest to it within "
+        f"{low:g}-{high:g} of the optimum; give --global-batch to set it")
+    return Batch(nominal, max(1.0, high * scale), low=low * scale)
+
+
+_SEARCHES: dict = {}  # the best layout of identical searches (a sweep over tokens repeats them)
 
 
 def _choose(shape, seq_len, device, cluster, gpus, batch, notes, explain):
@@ -424,11 +429,23 @@ def _choose(shape, seq_len, device, cluster, gpus, batch, notes, explain):
             if batch.exact:
                 raise InputError(f"--global-batch: {int(batch.sequences):,} sequences do not split into dp "
                                  f"{layout.dp} x micro-batch {layout.micro_batch}")
-            raise InputError(f"--dp: dp {layout.dp} x micro-batch {layout.micro_batch} sequences per step is above "
-                             f"the plausible global batch of {batch.cap:,.0f} sequences; give --global-batch")
+            micro = layout.pp if layout.vpp > 1 else 1
+            sequences = micro * layout.dp * layout.micro_batch
+            if explain:
+                notes.warnings.append(
+                    f"dp {layout.dp} x micro-batch {layout.micro_batch} x {micro} = {sequences:,} sequences per step "
+                    f"({human_count(sequences * seq_len)} tokens) is above the plausible global batch of "
+                    f"{batch.cap:,.0f} sequences (the batch rule): convergence per token would suffer; fewer "
+                    "data-parallel replicas or --global-batch")
         return layout, micro, model.step(layout, micro)
     space = cluster.space or Space(max_tp=device.scale_up_domain)
-    found = search(model, gpus, batch, space, capacity, device.reserve_bytes, "time", keep=1)
+    key = (shape.arch, seq_len, gpus, batch, space, device.chip, model.network, cluster.precision,
+           cluster.capacity_factor, cluster.tp_overlap, capacity, device.reserve_bytes)
+    found = _SEARCHES.get(key)
+    if found is None:
+        if len(_SEARCHES) > 256:
+            _SEARCHES.clear()
+        found = _SEARCHES[key] = search(model, gpus, batch, space, capacity, device.reserve_bytes, "time", keep=1)
     if found.ranked:
         best = found.ranked[0]
         if explain:
@@ -758,8 +775,8 @@ def _memory(plan: Plan, shape: Shape, seq_len: int, device: Device, cluster: Clu
     ]
     notes.assumptions.append(
         f"memory: AdamW 2+2+12 B/param{' (+1 B FP8 weight copy)' if cluster.precision in ('fp8', 'fp4') else ''}, "
-        f"{layout.text()}, sequence parallelism with tp, activations per Korthikanti et al. adapted to "
-        "gated MLPs, GQA and flash attention, logits of the loss on the last stage")
+        "sequence parallelism with tp, activations per Korthikanti et al. adapted to gated MLPs, GQA and flash "
+        "attention, logits of the loss on the last stage")
     if not total <= capacity:
         gib = 2.0**30
         notes.warnings.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import weakref
 from dataclasses import replace
 
 from aistack_cli.calc.collectives import Efficiency, Fabric, Tier
@@ -111,6 +112,18 @@ MORE_ARCH = ("kv_heads", "head_dim", "ffn_size", "vocab_size", "experts", "exper
 LAYOUT = ("tp", "pp", "dp", "cp", "ep", "vpp")
 
 
+_SHEETS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _sheet(catalog, kind: str, wanted: str):
+    """``catalog.get`` remembered for the run (a sweep asks for the same sheets at every point)."""
+    memo = _SHEETS.setdefault(catalog, {})
+    key = (kind, wanted)
+    if key not in memo:
+        memo[key] = catalog.get(kind, wanted)
+    return memo[key]
+
+
 class _Notes:
     def __init__(self) -> None:
         self.assumptions: list[str] = []
@@ -167,7 +180,7 @@ def _given(o, name, default):
 def _sheet_shape(catalog, o, notes: _Notes):
     """The sheet's model; architecture options given beside --model replace its figures (what-ifs,
     and saved outputs read back through --config)."""
-    m = catalog.get("model", o.model)
+    m = _sheet(catalog, "model", o.model)
     sheet = {"params": m.params_total, "active_params": m.params_active, "layers": m.layers,
              "hidden_size": m.hidden_size, "heads": m.heads, "kv_heads": m.kv_heads, "head_dim": m.head_dim,
              "ffn_size": m.ffn_size, "vocab_size": m.vocab_size, "experts": m.experts_routed or None,
@@ -283,7 +296,7 @@ def _seq_len(o, sheet, notes: _Notes) -> int:
 # ---- hardware, layout, network -------------------------------------------------------------
 
 def _run(catalog, o, shape: Shape, inputs: dict, seq: int, tokens: float, notes: _Notes):
-    accelerator = catalog.get("accelerator", o.gpu)
+    accelerator = _sheet(catalog, "accelerator", o.gpu)
     peak = accelerator_precision(accelerator, o.precision, "--precision")
     price = _price(o, accelerator, notes)
     chip, reserve, efficiency_inputs = _chip(catalog, accelerator, o.precision, notes)
@@ -292,10 +305,10 @@ def _run(catalog, o, shape: Shape, inputs: dict, seq: int, tokens: float, notes:
     gpus = _gpu_count(o, shape)
     network, network_inputs = _network(catalog, accelerator, o.system, gpus or accelerator.scale_up_domain, notes,
                                        o.inter, o.nics_per_node)
-    fallback = catalog.get("default", "mfu-training")
+    fallback = _sheet(catalog, "default", "mfu-training")
     batch = _batch(o, seq)
     layout, space = _layout(o, shape, device, gpus)
-    fraction = catalog.get("default", "global-batch-fraction")
+    fraction = _sheet(catalog, "default", "global-batch-fraction")
     cluster = Cluster(gpus, o.target_days, o.mfu, fallback.value, layout, space, batch, fraction.value,
                       (fraction.p10, fraction.p90), o.precision, network, o.capacity_factor, tp_overlap=bool(o.tp_overlap))
     if shape.arch is None and o.mfu is None:
@@ -332,8 +345,8 @@ def _efficiency(catalog, accelerator, precision: str):
     for sheet_id in (f"gemm-efficiency-{accelerator.id}-{wanted}", f"gemm-efficiency-{name}-{wanted}",
                      f"gemm-efficiency-{name}-bf16", f"gemm-efficiency-generic-{wanted}"):
         if sheet_id in catalog.sheets.get("default", {}):
-            return catalog.get("default", sheet_id)
-    return catalog.get("default", "gemm-efficiency-generic-bf16")
+            return _sheet(catalog, "default", sheet_id)
+    return _sheet(catalog, "default", "gemm-efficiency-generic-bf16")
 
 
 def _chip(catalog, accelerator, precision: str, notes: _Notes):
@@ -342,9 +355,9 @@ def _chip(catalog, accelerator, precision: str, notes: _Notes):
     gemm = _efficiency(catalog, accelerator, precision)
     wide_eff = _efficiency(catalog, accelerator, "bf16")
     wide_peak = accelerator.dense_flop_per_s.get("bf16") or accelerator.dense_flop_per_s[precision]
-    attention = catalog.get("default", "attention-efficiency-ratio")
-    hbm = catalog.get("default", "hbm-efficiency")
-    reserve = catalog.get("default", "training-memory-reserve")
+    attention = _sheet(catalog, "default", "attention-efficiency-ratio")
+    hbm = _sheet(catalog, "default", "hbm-efficiency")
+    reserve = _sheet(catalog, "default", "training-memory-reserve")
     peak = accelerator.dense_flop_per_s[precision]
     element = {"fp8": 1.0, "fp4": 0.5, "fp32": 4.0, "tf32": 4.0}.get(precision, 2.0)
     chip = Chip(peak * gemm.value, wide_peak * wide_eff.value, wide_peak * wide_eff.value * attention.value,
@@ -369,38 +382,47 @@ def _network(catalog, accelerator, system_id: str | None, gpus: int, notes: _Not
     scale-up domain and link, and the system's NICs (by default the first system sheet built on
     this accelerator; else one 400 Gb/s InfiniBand NIC per GPU), or ``inter`` NICs at their own
     rate. The one place to switch to the collectives helper's Fabric builder."""
-    system = catalog.get("system", system_id) if system_id else next(
-        (catalog.get("system", s) for s in catalog.ids("system") if catalog.raw("system", s)["accelerator"]
-         == accelerator.id), None)
+    system = _sheet(catalog, "system", system_id) if system_id else _default_system(catalog, accelerator.id)
     domain = system.scale_up_domain if system else accelerator.scale_up_domain
     up_id = accelerator.scale_up_interconnect or (system.scale_up_interconnect if system else None)
-    up_sheet = catalog.get("interconnect", up_id) if up_id else None
+    up_sheet = _sheet(catalog, "interconnect", up_id) if up_id else None
     rates = [r for r in (accelerator.scale_up_bandwidth_bytes_per_s,
                          up_sheet.device_bandwidth_bytes_per_s if up_sheet else None) if r]
     up = Tier(up_id or "none", min(rates) if rates else 1e9, up_sheet.latency_s if up_sheet else 1e-5,
               bool(up_sheet and up_sheet.in_network_reduction))
     if inter is not None:
-        out_sheet = catalog.get("interconnect", inter)
+        out_sheet = _sheet(catalog, "interconnect", inter)
         nic_bw = out_sheet.device_bandwidth_bytes_per_s
         nics_per_gpu = system.nics / system.accelerators if system else 1.0
     elif system is not None:
-        out_sheet = catalog.get("interconnect", system.network_interconnect)
+        out_sheet = _sheet(catalog, "interconnect", system.network_interconnect)
         nic_bw, nics_per_gpu = system.nic_bandwidth_bytes_per_s, system.nics / system.accelerators
     else:
-        out_sheet = catalog.get("interconnect", "ib-ndr")
+        out_sheet = _sheet(catalog, "interconnect", "ib-ndr")
         nic_bw, nics_per_gpu = out_sheet.device_bandwidth_bytes_per_s, 1.0
         notes.assumptions.append(f"network: no system sheet for {accelerator.id}; one {out_sheet.id} NIC per GPU "
                                  "(give --system, or --inter and --nics-per-node)")
     if nics_per_node is not None:
         nics_per_gpu = nics_per_node / domain
     out = Tier(out_sheet.id, nic_bw, out_sheet.latency_s, out_sheet.in_network_reduction)
-    eff = Efficiency(*(catalog.get("default", d).value for d in
+    eff = Efficiency(*(_sheet(catalog, "default", d).value for d in
                        ("efficiency-scale-up", "efficiency-scale-out", "efficiency-in-network")))
     whole = max(gpus, domain) // domain * domain
     fabric = Fabric(whole, domain, up, out, nics_per_gpu * domain, eff)
     mesh = bool(up_sheet and up_sheet.family in MESH_FAMILIES)
     return Network(fabric, mesh), {"network_system": system.id if system else None, "scale_up_domain": domain,
                                    "inter": out_sheet.id, "nics_per_domain": nics_per_gpu * domain}
+
+
+def _default_system(catalog, accelerator_id: str):
+    """The first system sheet built on this accelerator (remembered for the run), or None."""
+    memo = _SHEETS.setdefault(catalog, {})
+    key = ("default-system", accelerator_id)
+    if key not in memo:
+        found = next((s for s in catalog.ids("system") if catalog.raw("system", s)["accelerator"] == accelerator_id),
+                     None)
+        memo[key] = _sheet(catalog, "system", found) if found else None
+    return memo[key]
 
 
 def _batch(o, seq: int) -> int | None:
