@@ -78,8 +78,8 @@ FIELDS: dict[str, F] = {
     "micro_batch_size": ("count", "sequences per micro-batch used"),
     "zero_stage": ("count", "ZeRO stage used: 0 none, 1 optimizer, 2 and gradients, 3 and weights sharded"),
     "recompute_policy": ("text", "activation recomputation used: none, selective (norms and MLP activation) or full"),
-    "layout": ("text", "the layout in short: tp, pp, dp, then cp, ep, v (virtual stages) when above 1, mb "
-                       "(micro-batch), z (ZeRO stage), recompute"),
+    "layout": ("text", "the layout in short: tp, pp, dp, cp, ep and v (virtual stages) when above 1 (dp "
+                       "always), mb (micro-batch), z (ZeRO stage), recompute (non, sel, ful)"),
     "rank": ("count", "place of this layout in the search's ranking (1: best)"),
     "layouts_searched": ("count", "candidate layouts the search enumerated"),
     "layouts_fitting": ("count", "candidate layouts that fit in memory"),
@@ -343,7 +343,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "gpu_memory_bytes", "gpu_tdp_w", "gemm_efficiency_fraction", "attention_efficiency_ratio",
          "hbm_efficiency_fraction", "reserved_fraction", "network_system", "scale_up_domain", "inter",
          "nics_per_domain", "gpus", "target_wall_clock_s", "global_batch", "global_batch_tokens", "tp", "pp", "dp",
-         "cp", "ep", "vpp", "micro_batch", "zero", "recompute", "capacity_factor", "tp_overlap", "search", "rank_by", "mfu", "price_usd_per_gpu_hour",
+         "cp", "ep", "vpp", "micro_batch", "zero", "recompute", "capacity_factor", "tp_overlap", "search", "rank_by",
+         "mfu", "price_usd_per_gpu_hour",
          "load_fraction", "pue", "carbon_intensity_g_per_kwh", "system", "system_max_power_w", "goodput",
          "mtbf_gpu_hours", "checkpoint_time_s", "restart_time_s"),
         ("rank", "layout", "total_flop", "flop_per_token", "attention_flop_fraction", "gpus_solved", "tensor_parallel",

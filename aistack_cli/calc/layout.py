@@ -25,7 +25,8 @@ SRC_KORTHIKANTI = ("Korthikanti et al. 2022 (arXiv 2205.05198) §4.1: per layer 
                    "(GPT, 16-bit), ÷ t with sequence parallelism; adapted: flash attention keeps no s² term, "
                    "gated MLPs keep 3 f-wide tensors, GQA keeps k·h-wide K and V")
 SRC_INFLIGHT = ("Narayanan et al. 2021 (arXiv 2104.04473) §2.2: 1F1B keeps p micro-batches in flight on the "
-                "first stage; interleaving with v chunks keeps (1 + (p−1)/(p·v)) times that (Megatron-Core schedules)")
+                "first stage; interleaving with v chunks keeps (1 + (p−1)/(p·v)) times that "
+                "(Megatron-Core schedules)")
 SRC_ZERO = "Rajbhandari et al. 2020 (ZeRO, arXiv 1910.02054) §3: 2 + 2 + 12 bytes per parameter, sharded by stage"
 
 
@@ -195,8 +196,10 @@ class Layout:
         return self.tp * self.pp * self.dp * self.cp
 
     def text(self) -> str:
-        """``tp8 pp16 dp128`` with the parts that are not 1, then micro-batch, ZeRO and recompute."""
-        parts = [f"tp{self.tp}", f"pp{self.pp}", f"dp{self.dp}"]
+        """``tp8 pp16 dp128 v4 mb1 z1 sel``: the parallel sizes above 1 (dp always), then micro-batch,
+        ZeRO stage and the first letters of the recompute policy."""
+        parts = [f"{name}{value}" for name, value in (("tp", self.tp), ("pp", self.pp)) if value > 1]
+        parts.append(f"dp{self.dp}")
         parts += [f"{name}{value}" for name, value in (("cp", self.cp), ("ep", self.ep), ("v", self.vpp))
                   if value > 1]
         return " ".join(parts + [f"mb{self.micro_batch}", f"z{self.zero}", self.recompute[:3]])

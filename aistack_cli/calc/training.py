@@ -518,7 +518,8 @@ def _solve_for_target(shape, seq_len, device, cluster, flop, batch, notes) -> Pl
     if seconds > target * (1 + 1e-9):
         notes.warnings.append(
             f"no layout meets the {target / 86400:,.1f}-day target within the plausible global batch of "
-            f"{batch.cap:,.0f} sequences ({human_count(batch.cap * seq_len)} tokens): the fastest found uses {best.gpus:,} GPUs and takes "
+            f"{batch.cap:,.0f} sequences ({human_count(batch.cap * seq_len)} tokens): the fastest found uses "
+            f"{best.gpus:,} GPUs and takes "
             f"{seconds / 86400:,.1f} days (more GPUs would need a larger batch than published runs used)")
     return best
 
@@ -650,7 +651,8 @@ def _layout_results(plan: Plan, seq_len: int, shape: Shape, device: Device) -> d
            "step_time_s": plan.step_s}
     layout = plan.layout
     if layout is not None:
-        out.update(layout=layout.text(), tensor_parallel=layout.tp, pipeline_parallel=layout.pp, data_parallel=layout.dp,
+        out.update(layout=layout.text(), tensor_parallel=layout.tp, pipeline_parallel=layout.pp,
+                   data_parallel=layout.dp,
                    context_parallel=layout.cp, expert_parallel=layout.ep, virtual_stages=layout.vpp,
                    micro_batch_size=layout.micro_batch, zero_stage=layout.zero, recompute_policy=layout.recompute,
                    gradient_accumulation_steps=plan.micro_batches)

@@ -310,7 +310,8 @@ def _run(catalog, o, shape: Shape, inputs: dict, seq: int, tokens: float, notes:
     layout, space = _layout(o, shape, device, gpus)
     fraction = _sheet(catalog, "default", "global-batch-fraction")
     cluster = Cluster(gpus, o.target_days, o.mfu, fallback.value, layout, space, batch, fraction.value,
-                      (fraction.p10, fraction.p90), o.precision, network, o.capacity_factor, tp_overlap=bool(o.tp_overlap))
+                      (fraction.p10, fraction.p90), o.precision, network, o.capacity_factor,
+                      tp_overlap=bool(o.tp_overlap))
     if shape.arch is None and o.mfu is None:
         notes.assumptions.append(fallback.note(f"MFU {fallback.value:.0%} of the dense {o.precision} peak"))
     if shape.arch is not None and shape.arch.experts:
@@ -325,7 +326,8 @@ def _run(catalog, o, shape: Shape, inputs: dict, seq: int, tokens: float, notes:
                    "global_batch_tokens": o.global_batch_tokens, **{n: getattr(o, n) for n in LAYOUT},
                    "micro_batch": o.micro_batch, "zero": o.zero, "recompute": o.recompute,
                    "capacity_factor": o.capacity_factor if shape.arch is not None and shape.arch.experts else None,
-                   "tp_overlap": bool(o.tp_overlap), "search": bool(o.search), "rank_by": o.rank_by if o.search else None, "mfu": o.mfu,
+                   "tp_overlap": bool(o.tp_overlap), "search": bool(o.search),
+                   "rank_by": o.rank_by if o.search else None, "mfu": o.mfu,
                    "price_usd_per_gpu_hour": price, **power_inputs, **failure_inputs})
     return device, cluster, power, failures
 
@@ -527,7 +529,8 @@ def _search_rows(o, shape, tokens, seq, device, cluster, power, failures, inputs
         ranked = [c]
     else:
         ranked = list(found.ranked)
-    notes.assumptions.append(f"{found.searched:,} layouts searched, {found.fitting:,} fit; ranked by {o.rank_by}, best first"
+    notes.assumptions.append(f"{found.searched:,} layouts searched, {found.fitting:,} fit; ranked by {o.rank_by}, "
+                             "best first"
                              + (" (cost is time at a fixed GPU count)" if o.rank_by == "cost" else ""))
     rows = []
     for rank, candidate in enumerate(ranked, start=1):
