@@ -358,7 +358,7 @@ def _modelled(shape: Shape, device: Device, cluster: Cluster) -> bool:
             and cluster.network is not None)
 
 
-def _step_model(shape: Shape, seq_len: int, device: Device, cluster: Cluster, gpus: int) -> StepModel:
+def step_model(shape: Shape, seq_len: int, device: Device, cluster: Cluster, gpus: int) -> StepModel:
     network = cluster.network
     if network.fabric.gpus != gpus:
         network = Network(replace(network.fabric, gpus=max(gpus, network.fabric.gpus_per_node)))
@@ -418,7 +418,7 @@ _SEARCHES: dict = {}  # the best layout of identical searches (a sweep over toke
 
 def _choose(shape, seq_len, device, cluster, gpus, batch, notes, explain):
     """(layout, micro-batches, step) for ``gpus``: the given layout, or the search's best."""
-    model = _step_model(shape, seq_len, device, cluster, gpus)
+    model = step_model(shape, seq_len, device, cluster, gpus)
     capacity = device.memory_bytes
     if cluster.layout is not None:
         layout = cluster.layout

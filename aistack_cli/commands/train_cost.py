@@ -12,7 +12,7 @@ from aistack_cli.calc.common import result_values
 from aistack_cli.calc.hardware import Chip
 from aistack_cli.calc.layout import RECOMPUTE, Layout, Space, transformer
 from aistack_cli.calc.step import RANK_KEYS, Network, search
-from aistack_cli.calc.training import (Cluster, Device, Failures, Power, Shape, _step_model, global_batch, human_count,
+from aistack_cli.calc.training import (Cluster, Device, Failures, Power, Shape, step_model, global_batch, human_count,
                                        total_flop, train_cost as compute)
 from aistack_cli.commands.common import (ACTIVE_PARAMS, HEAD_DIM, HEADS, HIDDEN_SIZE, KV_HEADS, LAYERS, PARAMS,
                                          accelerator_precision)
@@ -514,7 +514,7 @@ def _search_rows(o, shape, tokens, seq, device, cluster, power, failures, inputs
         raise InputError("--search: give --gpus (with --target-days the best layout is chosen for the solved count)")
     flop = total_flop(shape.params_active, tokens)
     batch = global_batch(flop, seq, cluster, notes)
-    model = _step_model(shape, seq, device, cluster, cluster.gpus)
+    model = step_model(shape, seq, device, cluster, cluster.gpus)
     found = search(model, cluster.gpus, batch, cluster.space, device.memory_bytes, device.reserve_bytes,
                    o.rank_by, keep=TOP, progress=_progress())
     _progress.done()
