@@ -12,8 +12,8 @@ from aistack_cli.calc.common import result_values
 from aistack_cli.calc.hardware import Chip
 from aistack_cli.calc.layout import RECOMPUTE, Layout, Space, transformer
 from aistack_cli.calc.step import RANK_KEYS, Network, search
-from aistack_cli.calc.training import (Cluster, Device, Failures, Power, Shape, step_model, global_batch, human_count,
-                                       total_flop, train_cost as compute)
+from aistack_cli.calc.training import (Cluster, Device, Failures, Power, Shape, global_batch, human_count,
+                                       step_model, total_flop, train_cost as compute)
 from aistack_cli.commands.common import (ACTIVE_PARAMS, HEAD_DIM, HEADS, HIDDEN_SIZE, KV_HEADS, LAYERS, PARAMS,
                                          accelerator_precision)
 from aistack_cli.errors import InputError
