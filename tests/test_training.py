@@ -437,7 +437,7 @@ def test_default_run_uses_the_searched_layout_and_says_so(cli):
 
 def test_mfu_override_is_not_modelled(cli):
     doc = cli(*DONE, "--mfu", "0.4", "--format", "json").json()
-    assert doc["results"]["mfu"] == 0.4 and doc["inputs"]["mfu"] == 0.4
+    assert doc["results"]["mfu"] == 0.4 and doc["inputs"]["mfu_given"] == 0.4
     assert doc["results"]["step_compute_s"] is None
     assert any("step time was not modelled" in a for a in doc["assumptions"])
 
