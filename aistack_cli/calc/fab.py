@@ -529,12 +529,18 @@ def _yields(d: DieSpec, steps: list, assumptions: list, tag: str) -> tuple[float
         return value, value
     area_cm2 = die.area_mm2 / 100
     lam = area_cm2 * spec.defect_density_per_cm2
-    clean = defect_free_yield(spec.model, lam, spec.clustering_alpha) * wafer_yield
+    if red is not None and red.scope == "core":  # no core defective, under the same independence
+        whole = Redundancy(red.cores, red.cores, red.core_area_mm2, "core")
+        clean = sellable_yield(spec.model, lam, spec.clustering_alpha, whole, die.area_mm2) * wafer_yield
+    else:
+        clean = defect_free_yield(spec.model, lam, spec.clustering_alpha) * wafer_yield
     product = f"{area_cm2:.4g}·{fmt(spec.defect_density_per_cm2)}"
     substituted = YIELD_FORMULAS[spec.model].replace("A·D0", product).replace("α", fmt(spec.clustering_alpha))
     formula = YIELD_FORMULAS[spec.model] + " (A in cm², D0 per cm²)"
     if wafer_yield != 1.0:
         formula, substituted = f"wafer_yield · {formula}", f"{fmt(wafer_yield)} · {substituted}"
+    if red is not None and red.scope == "core":
+        formula, substituted = "y_support · y_core^N (cores independent)", f"N = {red.cores}, λ = {lam:.4g}"
     steps.append(Step(f"die_yield{tag}", formula, substituted, clean, "fraction", SRC_YIELD[spec.model]))
     if red is None or red.spares == 0:
         if not tag:
