@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -359,23 +360,28 @@ def _poisson_terms(lam: float) -> list[float]:
     return terms
 
 
-def _murphy_terms(lam: float) -> list[float]:
+def _murphy_terms(lam: float) -> Iterator[float]:
     """Counts under Murphy's triangular density on [0, 2λ].
 
     The triangle is the law of λ·(U1 + U2) for independent uniforms, so the count is the sum of
     two independent Poisson counts mixed over a uniform mean on [0, λ], each with probabilities
-    q_x = P(Poisson(λ) > x) / λ. The tails are summed from the top, so no digit cancels.
+    q_x = P(Poisson(λ) > x) / λ. The tails are summed from the top, so no digit cancels; the
+    convolution is formed term by term, as far as the caller reads.
     """
     poisson = _poisson_terms(lam)
-    q = [0.0] * len(poisson)
+    size = len(poisson)
+    q = [0.0] * size
     tail = 0.0
-    for x in range(len(poisson) - 1, -1, -1):
+    for x in range(size - 1, -1, -1):
         q[x] = tail / lam
         tail += poisson[x]
     q[0] = -math.expm1(-lam) / lam  # P(X1 = 0) exactly
-    size = 2 * len(q) - 1
-    return [sum(q[i] * q[x - i] for i in range(max(0, x - len(q) + 1), min(x, len(q) - 1) + 1))
-            for x in range(size)]
+    backwards = q[::-1]  # backwards[size - 1 - j] = q[j]
+    mul = operator.mul
+    for x in range(2 * size - 1):
+        low, high = max(0, x - size + 1), min(x, size - 1)
+        # Σ_{i=low}^{high} q_i · q_(x−i): q[low..high] against q[x−low] down to q[x−high]
+        yield sum(map(mul, q[low:high + 1], backwards[size - 1 - x + low:size - x + high]))
 
 
 def defect_counts(model: str, lam: float, alpha: float = 2.0) -> Iterator[float]:
@@ -397,6 +403,7 @@ def defect_counts(model: str, lam: float, alpha: float = 2.0) -> Iterator[float]
 
 # ---- yield with redundancy ---------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
 def sellable_yield(model: str, lam: float, alpha: float, redundancy: Redundancy, die_area_mm2: float) -> float:
     """Share of dies that sell with at most ``spares`` cores disabled (module docstring)."""
     cores, spares = redundancy.cores, redundancy.spares
@@ -429,11 +436,14 @@ def _clustered_die(model, lam, alpha, cores, spares, support) -> float:
     keep = 1.0 - support
     track = spares <= MAX_SPARES_EXACT  # beyond: only counts up to k may matter (checked as they come)
     occupied = [1.0] + [0.0] * spares if track else []  # P(exactly d cores hit | x defects in cores)
+    hit = [d / cores for d in range(spares + 1)] if track else []  # the defect lands in a core already hit
+    new = [(cores - d + 1) / cores for d in range(spares + 1)] if track else []  # ... or in a fresh one
     inside, total, cdf, scale = 1.0, 0.0, 0.0, 1.0
     for x, p in enumerate(defect_counts(model, lam, alpha)):
-        total += p * scale * inside
+        h = scale * inside  # P(sellable | x defects): never rises with x, so what is left is below h · P(X > x)
+        total += p * h
         cdf += p
-        if 1.0 - cdf < TAIL or scale * inside < TAIL * 1e-3 or x > MAX_DEFECTS:
+        if (1.0 - cdf) * h < TAIL or x > MAX_DEFECTS:
             break
         scale *= keep
         if not track:
@@ -441,8 +451,9 @@ def _clustered_die(model, lam, alpha, cores, spares, support) -> float:
                 raise ValueError(f"cores: {spares:,} spare cores with this many defects expected cannot be "
                                  "evaluated exactly")
             continue
-        for d in range(min(x + 1, spares), 0, -1):  # one more defect lands in a uniformly chosen core
-            occupied[d] = occupied[d] * d / cores + occupied[d - 1] * (cores - d + 1) / cores
+        top = x + 1 if x < spares else spares
+        for d in range(top, 0, -1):  # one more defect lands in a uniformly chosen core
+            occupied[d] = occupied[d] * hit[d] + occupied[d - 1] * new[d]
         occupied[0] = 0.0
         if x + 1 > spares:
             inside = sum(occupied)
@@ -477,7 +488,7 @@ def nre_per_unit_usd(nre: Nre) -> float:
 
 # ---- one die type ------------------------------------------------------------------------
 
-def die_economics(d: DieSpec, steps: list[Step], assumptions: list[str], warnings: list[str]) -> DieResult:
+def die_economics(d: DieSpec, steps: list[Step] | None, assumptions: list[str], warnings: list[str]) -> DieResult:
     """Geometry, yield and cost of one die type (the steps are labelled unless it is the main die)."""
     wafer, die, spec = d.wafer, d.die, d.spec
     tag = "" if d.label == "die" else f" ({d.label})"
@@ -485,17 +496,18 @@ def die_economics(d: DieSpec, steps: list[Step], assumptions: list[str], warning
     pw, ph = die.width_mm + die.scribe_mm, die.height_mm + die.scribe_mm
     gross, examined, proven = gross_dies(usable, pw, ph)
     approx = gross_dies_approx(usable, pw * ph)
-    if not tag:
+    if steps is not None and not tag:
         search = "best grid offset" if proven else f"best of {examined} grid offsets searched"
         steps += _geometry_steps(wafer, die, usable, pw, ph, gross, approx, search)
-    else:
+    elif steps is not None:
         steps.append(Step(f"gross_dies_per_wafer{tag}", "whole pitch cells inside the circle",
                           f"{pw:.4g} × {ph:.4g} mm cells in d = {fmt(usable)} mm", gross, "dies", SRC_EXACT))
     used = gross * die.area_mm2 / (math.pi * (wafer.diameter_mm / 2) ** 2)
     clean, sellable = _yields(d, steps, assumptions, tag)
     good = gross * sellable
-    steps.append(Step(f"good_dies_per_wafer{tag}", "gross_dies_per_wafer · sellable_die_yield",
-                      f"{gross} · {sellable:.4g}", good, "dies", "dies that can be sold"))
+    if steps is not None:
+        steps.append(Step(f"good_dies_per_wafer{tag}", "gross_dies_per_wafer · sellable_die_yield",
+                          f"{gross} · {sellable:.4g}", good, "dies", "dies that can be sold"))
     costs = _costs(wafer, gross, good, steps, warnings, tag)
     return DieResult(usable, gross, approx, used, clean, sellable, good, costs.get("gross"), costs.get("good"))
 
@@ -524,8 +536,9 @@ def _yields(d: DieSpec, steps: list, assumptions: list, tag: str) -> tuple[float
         if not tag:
             assumptions.append(f"die yield {spec.given_yield:.1%} given (--die-yield); no defect model applied")
         value = spec.given_yield * wafer_yield
-        steps.append(Step(f"die_yield{tag}", "given · wafer_yield", f"{fmt(spec.given_yield)} · {fmt(wafer_yield)}",
-                          value, "fraction", "--die-yield"))
+        if steps is not None:
+            steps.append(Step(f"die_yield{tag}", "given · wafer_yield",
+                              f"{fmt(spec.given_yield)} · {fmt(wafer_yield)}", value, "fraction", "--die-yield"))
         return value, value
     area_cm2 = die.area_mm2 / 100
     lam = area_cm2 * spec.defect_density_per_cm2
@@ -534,14 +547,8 @@ def _yields(d: DieSpec, steps: list, assumptions: list, tag: str) -> tuple[float
         clean = sellable_yield(spec.model, lam, spec.clustering_alpha, whole, die.area_mm2) * wafer_yield
     else:
         clean = defect_free_yield(spec.model, lam, spec.clustering_alpha) * wafer_yield
-    product = f"{area_cm2:.4g}·{fmt(spec.defect_density_per_cm2)}"
-    substituted = YIELD_FORMULAS[spec.model].replace("A·D0", product).replace("α", fmt(spec.clustering_alpha))
-    formula = YIELD_FORMULAS[spec.model] + " (A in cm², D0 per cm²)"
-    if wafer_yield != 1.0:
-        formula, substituted = f"wafer_yield · {formula}", f"{fmt(wafer_yield)} · {substituted}"
-    if red is not None and red.scope == "core":
-        formula, substituted = "y_support · y_core^N (cores independent)", f"N = {red.cores}, λ = {lam:.4g}"
-    steps.append(Step(f"die_yield{tag}", formula, substituted, clean, "fraction", SRC_YIELD[spec.model]))
+    if steps is not None:
+        steps.append(_yield_step(spec, red, lam, area_cm2, clean, tag))
     if red is None or red.spares == 0:
         if not tag:
             assumptions.append("die yield counts defect-free dies only (give --cores and --cores-enabled for "
@@ -549,16 +556,28 @@ def _yields(d: DieSpec, steps: list, assumptions: list, tag: str) -> tuple[float
         return clean, clean
     sellable = sellable_yield(spec.model, lam, spec.clustering_alpha, red, die.area_mm2) * wafer_yield
     core_area = red.core_area_mm2 if red.core_area_mm2 is not None else die.area_mm2 / red.cores
-    scope = ("one defect density per die (large-area clustering)" if red.scope == "die"
-             else "each core independent (small-area clustering)")
-    steps.append(Step(f"sellable_die_yield{tag}", "P(no defect in the support, ≤ k of N cores hit)",
-                      f"N = {red.cores}, k = {red.spares}, core {core_area:.4g} mm², λ = {lam:.4g}, {scope}",
-                      sellable, "fraction", SRC_REDUNDANCY))
+    if steps is not None:
+        scope = ("one defect density per die (large-area clustering)" if red.scope == "die"
+                 else "each core independent (small-area clustering)")
+        steps.append(Step(f"sellable_die_yield{tag}", "P(no defect in the support, ≤ k of N cores hit)",
+                          f"N = {red.cores}, k = {red.spares}, core {core_area:.4g} mm², λ = {lam:.4g}, {scope}",
+                          sellable, "fraction", SRC_REDUNDANCY))
     if not tag and red.core_area_mm2 is None:
         assumptions.append(f"the {red.cores} cores are taken to tile the whole die ({core_area:.3g} mm² each, as "
                            "Cerebras's H100 comparison does); logic that cannot be disabled lowers the yield "
                            "(give --core-area)")
     return clean, sellable
+
+
+def _yield_step(spec: YieldSpec, red: Redundancy | None, lam: float, area_cm2: float, clean: float, tag: str) -> Step:
+    product = f"{area_cm2:.4g}·{fmt(spec.defect_density_per_cm2)}"
+    substituted = YIELD_FORMULAS[spec.model].replace("A·D0", product).replace("α", fmt(spec.clustering_alpha))
+    formula = YIELD_FORMULAS[spec.model] + " (A in cm², D0 per cm²)"
+    if spec.wafer_yield != 1.0:
+        formula, substituted = f"wafer_yield · {formula}", f"{fmt(spec.wafer_yield)} · {substituted}"
+    if red is not None and red.scope == "core":
+        formula, substituted = "y_support · y_core^N (cores independent)", f"N = {red.cores}, λ = {lam:.4g}"
+    return Step(f"die_yield{tag}", formula, substituted, clean, "fraction", SRC_YIELD[spec.model])
 
 
 def _finite(value: float) -> float | None:
@@ -570,22 +589,29 @@ def _costs(wafer: Wafer, gross: int, good: float, steps: list, warnings: list, t
         return {}
     per_gross = wafer.cost_usd / gross
     per_good = _finite(wafer.cost_usd / good) if good > 0 else None
-    steps.append(Step(f"cost_per_gross_die_usd{tag}", "wafer_cost / gross_dies_per_wafer",
-                      f"{fmt(wafer.cost_usd)} / {gross}", per_gross, "USD", "wafer cost spread over every die"))
+    if steps is not None:
+        steps.append(Step(f"cost_per_gross_die_usd{tag}", "wafer_cost / gross_dies_per_wafer",
+                          f"{fmt(wafer.cost_usd)} / {gross}", per_gross, "USD", "wafer cost spread over every die"))
     if per_good is None:
         warnings.append(f"no die{tag} is expected to be sellable: the cost of a good die is unbounded")
         return {"gross": per_gross}
-    steps.append(Step(f"cost_per_good_die_usd{tag}", "wafer_cost / good_dies_per_wafer",
-                      f"{fmt(wafer.cost_usd)} / {good:.4g}", per_good, "USD", "bad dies are paid for by good ones"))
+    if steps is not None:
+        steps.append(Step(f"cost_per_good_die_usd{tag}", "wafer_cost / good_dies_per_wafer",
+                          f"{fmt(wafer.cost_usd)} / {good:.4g}", per_good, "USD",
+                          "bad dies are paid for by good ones"))
     return {"gross": per_gross, "good": per_good}
 
 
 # ---- the whole calculation ---------------------------------------------------------------
 
 def fab_cost(wafer: Wafer, die: Die, spec: YieldSpec, package: Package | None = None,
-             units: int | None = None, redundancy: Redundancy | None = None, nre: Nre | None = None) -> FabResult:
-    """Dies per wafer, yields, cost per sellable die, package cost and its parts, NRE, wafers for ``units``."""
-    steps: list[Step] = []
+             units: int | None = None, redundancy: Redundancy | None = None, nre: Nre | None = None,
+             explain: bool = True) -> FabResult:
+    """Dies per wafer, yields, cost per sellable die, package cost and its parts, NRE, wafers for ``units``.
+
+    ``explain`` False skips writing the working (``steps`` comes back empty): sweeps need only the numbers.
+    """
+    steps: list[Step] | None = [] if explain else None
     assumptions: list[str] = []
     warnings: list[str] = []
     main = die_economics(DieSpec(wafer, die, spec, package.dies_per_package if package else 1, redundancy),
@@ -614,7 +640,7 @@ def fab_cost(wafer: Wafer, die: Die, spec: YieldSpec, package: Package | None = 
         test_cost_fraction=parts.get("test_cost_fraction"), yield_loss_fraction=parts.get("yield_loss_fraction"),
         nre_cost_fraction=parts.get("nre_cost_fraction"),
         wafers_needed=run.get("wafers"), run_wafer_cost_usd=run.get("cost"),
-        assumptions=tuple(assumptions), warnings=tuple(warnings), steps=tuple(steps),
+        assumptions=tuple(assumptions), warnings=tuple(warnings), steps=tuple(steps or ()),
     )
 
 
@@ -627,17 +653,8 @@ def _package(package: Package, main: DieResult, others, steps: list, assumptions
     logic = sum(count * cost for count, cost, _ in dies)
     parts = logic + hbm + package.interposer_cost_usd + package.assembly_cost_usd
     total = _finite(parts / package.packaging_yield)
-    logic_terms = " + ".join(f"{count} · {cost:.4g}" for count, cost, _ in dies)
-    steps += [
-        Step("package_dies_cost_usd", "Σ dies · cost per good die", logic_terms, logic, "USD",
-             "known-good dies: each tested before assembly"),
-        Step("package_hbm_cost_usd", "stacks · stack_cost", f"{package.hbm_stacks} · {fmt(package.hbm_stack_cost_usd)}",
-             hbm, "USD", "HBM stacks bought from the memory maker"),
-        Step("package_cost_usd", "(logic + HBM + packaging + test) / packaging_yield",
-             f"({logic:.4g} + {fmt(hbm)} + {fmt(package.interposer_cost_usd)} + {fmt(package.assembly_cost_usd)}) / "
-             f"{fmt(package.packaging_yield)}", total if total is not None else math.inf, "USD",
-             "a failed assembly scraps its known-good dies and HBM"),
-    ]
+    if steps is not None:
+        steps += _package_steps(package, dies, logic, hbm, total)
     if package.packaging_yield == 1:
         assumptions.append("packaging yield 100% (give --packaging-yield, or --interposer for a packaging part "
                            "with a published yield)")
@@ -653,19 +670,36 @@ def _package(package: Package, main: DieResult, others, steps: list, assumptions
             "package_cost_usd": total}
 
 
+def _package_steps(package: Package, dies, logic: float, hbm: float, total: float | None) -> list[Step]:
+    logic_terms = " + ".join(f"{count} · {cost:.4g}" for count, cost, _ in dies)
+    return [
+        Step("package_dies_cost_usd", "Σ dies · cost per good die", logic_terms, logic, "USD",
+             "known-good dies: each tested before assembly"),
+        Step("package_hbm_cost_usd", "stacks · stack_cost", f"{package.hbm_stacks} · {fmt(package.hbm_stack_cost_usd)}",
+             hbm, "USD", "HBM stacks bought from the memory maker"),
+        Step("package_cost_usd", "(logic + HBM + packaging + test) / packaging_yield",
+             f"({logic:.4g} + {fmt(hbm)} + {fmt(package.interposer_cost_usd)} + {fmt(package.assembly_cost_usd)}) / "
+             f"{fmt(package.packaging_yield)}", total if total is not None else math.inf, "USD",
+             "a failed assembly scraps its known-good dies and HBM"),
+    ]
+
+
 def _nre(nre: Nre | None, package_cost: float | None, steps: list) -> dict:
     """NRE per unit, the unit cost and every part's share of it."""
     per_unit = None
     if nre is not None:
         per_unit = nre_per_unit_usd(nre)
-        steps.append(Step("nre_cost_usd_per_unit", "(mask set + design NRE) / volume",
-                          f"({fmt(nre.mask_cost_usd)} + {fmt(nre.design_cost_usd)}) / {fmt(nre.volume)}",
-                          per_unit, "USD", "one-off costs spread over the units made"))
+        if steps is not None:
+            steps.append(Step("nre_cost_usd_per_unit", "(mask set + design NRE) / volume",
+                              f"({fmt(nre.mask_cost_usd)} + {fmt(nre.design_cost_usd)}) / {fmt(nre.volume)}",
+                              per_unit, "USD", "one-off costs spread over the units made"))
     if package_cost is None:
         return {"nre_cost_usd_per_unit": per_unit}
     unit = package_cost + (per_unit or 0.0)
-    steps.append(Step("unit_cost_usd", "package_cost + NRE per unit", f"{package_cost:.4g} + {fmt(per_unit or 0.0)}",
-                      unit, "USD", "what one working unit costs its maker"))
+    if steps is not None:
+        steps.append(Step("unit_cost_usd", "package_cost + NRE per unit",
+                          f"{package_cost:.4g} + {fmt(per_unit or 0.0)}", unit, "USD",
+                          "what one working unit costs its maker"))
     return {"nre_cost_usd_per_unit": per_unit, "unit_cost_usd": unit}
 
 
@@ -688,9 +722,10 @@ def _run(wafer: Wafer, units: int, good: float, package: Package | None, steps: 
         warnings.append("no good dies expected: the production run cannot be sized")
         return {}
     wafers = math.ceil(ratio - 1e-9)
-    steps.append(Step("wafers_needed", "ceil(units · dies_per_package / packaging_yield / good_dies_per_wafer)",
-                      f"ceil({units} · {per_unit:.4g} / {good:.4g})", wafers, "wafers",
-                      "expected yield; real lots vary wafer to wafer"))
+    if steps is not None:
+        steps.append(Step("wafers_needed", "ceil(units · dies_per_package / packaging_yield / good_dies_per_wafer)",
+                          f"ceil({units} · {per_unit:.4g} / {good:.4g})", wafers, "wafers",
+                          "expected yield; real lots vary wafer to wafer"))
     cost = _finite(wafers * wafer.cost_usd) if wafer.cost_usd is not None else None
     return {"wafers": wafers, "cost": cost}
 

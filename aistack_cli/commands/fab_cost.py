@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 from aistack_cli import units
-from aistack_cli.calc.common import result_values
+from aistack_cli.calc.common import RESULT_META
 from aistack_cli.calc.fab import (
-    SCOPES, YIELD_MODELS, Die, DieSpec, Nre, Package, Redundancy, Wafer, YieldSpec, fab_cost as compute,
+    SCOPES, YIELD_MODELS, Die, DieSpec, FabResult, Nre, Package, Redundancy, Wafer, YieldSpec, fab_cost as compute,
     hbm_stack_cost_usd, interposer_cost_usd, matured_defect_density, pitch_fits, usable_diameter_mm,
 )
+from aistack_cli.commands.common import LazySteps
 from aistack_cli.errors import InputError
 from aistack_cli.result import Point
 from aistack_cli.runner import calculator
@@ -110,30 +112,66 @@ EXAMPLES = (
             columns=["gross_dies_per_wafer", "die_yield", "sellable_die_yield", "cost_per_good_die_usd",
                      "package_cost_usd", "unit_cost_usd"])
 def fab_cost(catalog, o) -> Point:
-    notes = _Notes()
-    pkg = catalog.get("package", o.package) if o.package else None
-    v = _Values(o, pkg)
-    sheet = catalog.get("process-node", v.node) if v.node else None
-    wafer, wafer_inputs = _wafer(sheet, o, notes)
-    die, die_inputs = _die(o, v, wafer)
-    spec, yield_inputs = _yield_spec(catalog, sheet, o, notes)
+    setup = _setup(catalog, o)
+    pkg = setup.pkg
+    v = _DieValues(o, pkg)
+    die, die_inputs = _die(o, v, setup.wafer)
+    spec, yield_inputs, yield_notes, yield_warnings = _yield_spec(catalog, setup.sheet, o)
     redundancy, red_inputs = _redundancy(o, v, die)
-    package, package_inputs = _package(catalog, o, v, spec, notes)
-    nre, nre_inputs = _nre(catalog, o, v, sheet, package_inputs.get("io_node"), notes)
-    result = compute(wafer, die, spec, package, o.units, redundancy, nre)
-    inputs = {"package": pkg.id if pkg else None, **wafer_inputs, **die_inputs, **yield_inputs, **red_inputs,
-              **package_inputs, **nre_inputs, "production_units": o.units}
-    assumptions = notes.assumptions + list(result.assumptions)
-    if not o.given("scribe"):
-        assumptions.insert(0, SRC_SCRIBE)
-    if die_inputs["die_shape"] == "assumed square":
-        assumptions.insert(0, "die assumed square (side = √area) as only its area is known; "
-                              "give --die-size W×H for the count of the real shape")
-    if pkg is not None:
-        assumptions.insert(0, f"bill of materials {pkg.id}: {pkg.name}; each part's price and source in its sheet "
-                              "(aistack specs show PART)")
-    return Point(inputs, _results(result, package, o.units, nre), assumptions,
-                 notes.warnings + list(result.warnings), list(result.steps))
+    wafer, package, nre, units = setup.wafer, setup.package, setup.nre, o.units
+    result = compute(wafer, die, spec, package, units, redundancy, nre, explain=False)
+    steps = LazySteps(lambda: compute(wafer, die, spec, package, units, redundancy, nre).steps)
+    inputs = {"package": pkg.id if pkg else None, **setup.wafer_inputs, **die_inputs, **yield_inputs, **red_inputs,
+              **setup.package_inputs, **setup.nre_inputs, "production_units": units}
+    lead = [SQUARE] if die_inputs["die_shape"] == "assumed square" else []
+    assumptions = [*setup.lead, *lead, *setup.wafer_notes, *yield_notes, *setup.package_notes, *result.assumptions]
+    return Point(inputs, _results(result, package, units, nre), assumptions,
+                 [*setup.warnings, *yield_warnings, *result.warnings], steps)
+
+
+SQUARE = ("die assumed square (side = √area) as only its area is known; give --die-size W×H for the count of the "
+          "real shape")
+
+
+class _Setup:
+    """Everything a point needs that its die and yield options do not change, resolved once per distinct set
+    (a 10,000-point sweep over die area looks the node, parts and bill of materials up once)."""
+
+    def __init__(self, catalog, o):
+        notes = _Notes()
+        self.pkg = pkg = catalog.get("package", o.package) if o.package else None
+        self.sheet = catalog.get("process-node", o.node or pkg.compute_node) if (o.node or pkg) else None
+        self.wafer, self.wafer_inputs = _wafer(self.sheet, o, notes)
+        self.wafer_notes = tuple(notes.assumptions)
+        v = _PackageValues(o, pkg)
+        notes.assumptions = []
+        self.package, self.package_inputs = _package(catalog, o, v, notes)
+        self.nre, self.nre_inputs = _nre(catalog, o, v, self.sheet, self.package_inputs.get("io_node"), notes)
+        self.package_notes = tuple(notes.assumptions)
+        self.warnings = tuple(notes.warnings)
+        lead = [] if o.given("scribe") else [SRC_SCRIBE]
+        if pkg is not None:
+            lead.insert(0, f"bill of materials {pkg.id}: {pkg.name}; each part's price and source in its sheet "
+                           "(aistack specs show PART)")
+        self.lead = tuple(lead)
+
+
+# Options that only the die, its yield and the run use; every other option resolves once per distinct set.
+PER_POINT = ("die_area", "die_size", "d2d_area", "defect_density", "ramp_quarters", "yield_model", "clustering",
+             "die_yield", "cores", "cores_enabled", "core_area", "clustering_scope", "units")
+RESOLVED = tuple(opt.name for opt in OPTIONS if opt.name not in PER_POINT)
+_SETUPS: dict[tuple, tuple] = {}
+
+
+def _setup(catalog, o) -> _Setup:
+    key = (id(catalog), o.given("scribe"), o.given("edge_exclusion"), o.yield_model, o.clustering, o.die_yield,
+           *(getattr(o, name) for name in RESOLVED))
+    hit = _SETUPS.get(key)
+    if hit is None:
+        if len(_SETUPS) > 4096:
+            _SETUPS.clear()
+        hit = _SETUPS[key] = (catalog, _Setup(catalog, o))  # the catalog is kept, so its id stays unique
+    return hit[1]
 
 
 class _Notes:
@@ -142,20 +180,25 @@ class _Notes:
         self.warnings: list[str] = []
 
 
-class _Values:
-    """Each die and package figure: the option when given, else the bundled bill of materials'."""
+class _DieValues:
+    """The logic die's figures: the option when given, else the bundled bill of materials'."""
 
     def __init__(self, o, pkg):
         own_shape = o.die_area is not None or o.die_size is not None
-        self.pkg = pkg
-        self.node = o.node or (pkg.compute_node if pkg else None)
         self.die_area = o.die_area if own_shape or pkg is None or pkg.die_width_mm else pkg.die_area_mm2
         self.die_size = o.die_size
         self.sheet_size = (pkg.die_width_mm, pkg.die_height_mm) if pkg and not own_shape and pkg.die_width_mm else None
-        self.dies = _first(o.dies, pkg.compute_dies if pkg else None)
         self.cores = _first(o.cores, pkg.cores if pkg else None)
         self.cores_enabled = _first(o.cores_enabled, pkg.cores_enabled if pkg else None)
         self.core_area = _first(o.core_area, pkg.core_area_mm2 if pkg and o.cores is None else None)
+
+
+class _PackageValues:
+    """The package's figures: the option when given, else the bundled bill of materials'."""
+
+    def __init__(self, o, pkg):
+        self.pkg = pkg
+        self.dies = _first(o.dies, pkg.compute_dies if pkg else None)
         self.io_dies = _first(o.io_dies, pkg.io_dies if pkg else None)
         self.io_die_area = _first(o.io_die_area, pkg.io_die_area_mm2 if pkg else None)
         self.io_node = o.io_node or (pkg.io_node if pkg else None)
@@ -173,6 +216,7 @@ def _first(given, fallback):
     return given if given is not None else fallback
 
 
+RESULT_KEYS = tuple(name for name in FabResult.__dataclass_fields__ if name not in RESULT_META)
 PACKAGE_KEYS = ("package_dies_cost_usd", "package_hbm_cost_usd", "package_packaging_cost_usd",
                 "package_test_cost_usd", "package_yield_loss_usd", "package_cost_usd")
 RUN_KEYS = ("wafers_needed", "run_wafer_cost_usd")
@@ -182,7 +226,7 @@ def _results(result, package, run_units, nre) -> dict:
     """Every result, less the package, NRE and production-run keys when those were not asked for."""
     skip = (PACKAGE_KEYS if package is None else ()) + (RUN_KEYS if run_units is None else ()) + \
         (("nre_cost_usd_per_unit",) if nre is None else ())
-    return {k: v for k, v in result_values(result).items() if k not in skip}
+    return {k: getattr(result, k) for k in RESULT_KEYS if k not in skip}
 
 
 # ---- wafer and die ------------------------------------------------------------------------------
@@ -225,7 +269,7 @@ def parse_die_size(text: str) -> tuple[float, float]:
     return (units.positive(match.group(1), "mm", "--die-size"), units.positive(match.group(2), "mm", "--die-size"))
 
 
-def _die(o, v: _Values, wafer: Wafer):
+def _die(o, v: _DieValues, wafer: Wafer):
     if v.die_area is not None and v.die_size is not None:
         raise InputError("--die-area/--die-size: give exactly one, e.g. --die-area 814 or --die-size 26x33")
     if v.die_size is not None:
@@ -256,51 +300,55 @@ def _die(o, v: _Values, wafer: Wafer):
 
 # ---- yield ---------------------------------------------------------------------------------------
 
-def _yield_spec(catalog, sheet, o, notes: _Notes):
+def _yield_spec(catalog, sheet, o):
     model, alpha, given = o.yield_model, o.clustering, o.die_yield
-    density = _defect_density(catalog, sheet, o, notes)
+    density, notes = _defect_density(catalog, sheet.id if sheet else None, o.defect_density, o.ramp_quarters, given)
+    warnings = ()
     if given is None and model == "murphy":
-        notes.assumptions.append(SRC_MODEL)
+        notes = (*notes, SRC_MODEL)
     if model == "negative-binomial" and not o.given("clustering"):
-        notes.assumptions.append(SRC_ALPHA)
+        notes = (*notes, SRC_ALPHA)
     if model != "negative-binomial" and o.given("clustering"):
-        notes.warnings.append(f"--clustering applies only to --yield-model negative-binomial, not {model}")
+        warnings = (f"--clustering applies only to --yield-model negative-binomial, not {model}",)
     inputs = {"defect_density_per_cm2": density, "ramp_quarters": o.ramp_quarters,
               "yield_model": model if given is None else None,
               "clustering_alpha": alpha if model == "negative-binomial" and given is None else None,
               "given_die_yield": given, "wafer_yield": o.wafer_yield}
-    return YieldSpec(model, density or 0.0, alpha, given, o.wafer_yield), inputs
+    return YieldSpec(model, density or 0.0, alpha, given, o.wafer_yield), inputs, notes, warnings
 
 
-def _defect_density(catalog, sheet, o, notes: _Notes) -> float | None:
-    if o.defect_density is not None:
-        if o.ramp_quarters is not None:
+@lru_cache(maxsize=1024)
+def _defect_density(catalog, sheet_id, given, quarters, given_yield) -> tuple[float | None, tuple[str, ...]]:
+    """The defect density and the notes it rests on (cached: sweeps ask for the same few)."""
+    sheet = catalog.get("process-node", sheet_id) if sheet_id else None
+    if given is not None:
+        if quarters is not None:
             raise InputError("--ramp-quarters: moves the node's defect density along its learning curve; give it or "
                              "--defect-density, not both")
-        return o.defect_density
-    if o.die_yield is not None:
-        return None
+        return given, ()
+    if given_yield is not None:
+        return None, ()
     if sheet is None:
         raise InputError("--defect-density: give the defects per cm² (or --node, or --die-yield)")
-    notes.assumptions.append(f"defect density {sheet.defect_density_per_cm2:g}/cm² from {sheet.id} "
-                             f"({sheet.defect_density_stage or 'stage not stated'}): "
-                             f"{sheet.sources.get('defect_density', 'no source in sheet')}")
-    if o.ramp_quarters is None:
-        return sheet.defect_density_per_cm2
+    note = (f"defect density {sheet.defect_density_per_cm2:g}/cm² from {sheet.id} "
+            f"({sheet.defect_density_stage or 'stage not stated'}): "
+            f"{sheet.sources.get('defect_density', 'no source in sheet')}")
+    if quarters is None:
+        return sheet.defect_density_per_cm2, (note,)
     if sheet.defect_density_quarter is None:
         raise InputError(f"--ramp-quarters: the {sheet.id} sheet does not say at which stage its defect density "
                          "was measured (give --defect-density)")
     ratio = catalog.get("default", "defect-density-mature-ratio")
     tau = catalog.get("default", "defect-density-learning-quarters")
-    density = matured_defect_density(sheet.defect_density_per_cm2, sheet.defect_density_quarter, o.ramp_quarters,
+    density = matured_defect_density(sheet.defect_density_per_cm2, sheet.defect_density_quarter, quarters,
                                      ratio.value, tau.value)
-    notes.assumptions.append(ratio.note(f"{density:.3g}/cm² at {o.ramp_quarters:g} quarters from ramp on the learning "
-                                        f"curve D ∝ {ratio.value:g} + {1 - ratio.value:.2g}·e^(−q/{tau.value:g}), "
-                                        f"from {sheet.defect_density_per_cm2:g} at q = {sheet.defect_density_quarter:g}"))
-    return density
+    curve = ratio.note(f"{density:.3g}/cm² at {quarters:g} quarters from ramp on the learning curve "
+                       f"D ∝ {ratio.value:g} + {1 - ratio.value:.2g}·e^(−q/{tau.value:g}), from "
+                       f"{sheet.defect_density_per_cm2:g} at q = {sheet.defect_density_quarter:g}")
+    return density, (note, curve)
 
 
-def _redundancy(o, v: _Values, die: Die):
+def _redundancy(o, v: _DieValues, die: Die):
     if v.cores is None and v.cores_enabled is None:
         if o.core_area is not None:
             raise InputError("--core-area: give --cores and --cores-enabled too")
@@ -323,13 +371,14 @@ PACKAGE_OPTIONS = ("dies", "io_dies", "hbm", "hbm_stacks", "hbm_capacity", "hbm_
                    "interposer_area", "interposer_cost", "assembly_cost", "packaging_yield", "volume")
 
 
-def _package(catalog, o, v: _Values, spec: YieldSpec, notes: _Notes):
+def _package(catalog, o, v: _PackageValues, notes: _Notes):
     if v.pkg is None and all(getattr(o, n) is None for n in PACKAGE_OPTIONS):
         return None, {}
     stacks = v.hbm_stacks or 0
     stack_cost, hbm_inputs = _hbm(catalog, o, v, stacks, notes)
     interposer, packaging_yield, interposer_inputs = _interposer(catalog, o, v, notes)
     assembly = _assembly(catalog, o, v, notes)
+    spec = YieldSpec(o.yield_model, 0.0, o.clustering, o.die_yield, o.wafer_yield)
     io, io_inputs = _io(catalog, o, v, spec, notes)
     package = Package(dies_per_package=v.dies or 1, hbm_stacks=stacks, hbm_stack_cost_usd=stack_cost,
                       interposer_cost_usd=interposer, assembly_cost_usd=assembly, packaging_yield=packaging_yield,
@@ -340,7 +389,7 @@ def _package(catalog, o, v: _Values, spec: YieldSpec, notes: _Notes):
     return package, inputs
 
 
-def _hbm(catalog, o, v: _Values, stacks: int, notes: _Notes):
+def _hbm(catalog, o, v: _PackageValues, stacks: int, notes: _Notes):
     part = catalog.get("part", v.hbm) if v.hbm else None
     if part is not None and part.category != "hbm-stack":
         raise InputError(f"--hbm: {part.id} is a {part.category} part, not an HBM stack")
@@ -363,7 +412,7 @@ def _hbm(catalog, o, v: _Values, stacks: int, notes: _Notes):
     return cost, inputs
 
 
-def _interposer(catalog, o, v: _Values, notes: _Notes):
+def _interposer(catalog, o, v: _PackageValues, notes: _Notes):
     part = catalog.get("part", v.interposer) if v.interposer else None
     if part is not None and part.category != "interposer":
         raise InputError(f"--interposer: {part.id} is a {part.category} part, not an interposer")
@@ -392,7 +441,7 @@ def _interposer(catalog, o, v: _Values, notes: _Notes):
     return cost, 1.0, inputs
 
 
-def _assembly(catalog, o, v: _Values, notes: _Notes) -> float:
+def _assembly(catalog, o, v: _PackageValues, notes: _Notes) -> float:
     if o.assembly_cost is not None:
         return o.assembly_cost
     if v.test_part is None:
@@ -403,7 +452,7 @@ def _assembly(catalog, o, v: _Values, notes: _Notes) -> float:
     return part.price_usd
 
 
-def _io(catalog, o, v: _Values, spec: YieldSpec, notes: _Notes):
+def _io(catalog, o, v: _PackageValues, spec: YieldSpec, notes: _Notes):
     count = v.io_dies or 0
     if not count:
         if o.io_die_area is not None or o.io_node is not None:
@@ -427,7 +476,7 @@ def _io(catalog, o, v: _Values, spec: YieldSpec, notes: _Notes):
 
 # ---- NRE -----------------------------------------------------------------------------------------
 
-def _nre(catalog, o, v: _Values, sheet, io_node, notes: _Notes):
+def _nre(catalog, o, v: _PackageValues, sheet, io_node, notes: _Notes):
     if v.volume is None:
         for flag, value in (("--mask-cost", o.mask_cost), ("--design-cost", o.design_cost)):
             if value is not None:
