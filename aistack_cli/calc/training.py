@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from aistack_cli.calc import power as power_calc
 from aistack_cli.calc.common import Step, fmt, host_overhead_w
 from aistack_cli.errors import InputError
 
@@ -87,7 +88,9 @@ class Power:
     """Average draw as a fraction of the rated maximum, facility overhead and grid intensity.
 
     ``system_max_w`` and ``system_accelerators`` come from a system sheet (e.g. DGX H100) and add
-    the host's share (CPUs, memory, NICs, fans) above the accelerators' TDP.
+    the host's share (CPUs, memory, NICs, fans) above the accelerators' TDP. A command that has
+    resolved the whole system and its network passes ``system`` and ``fabric`` instead; the energy
+    is then cluster-power's, for the same accelerator-hours (calc.power, one formula).
     """
 
     gpu_power_fraction: float
@@ -95,6 +98,10 @@ class Power:
     carbon_g_per_kwh: float
     system_max_w: float | None = None
     system_accelerators: int | None = None
+    accounting: str = "metered"
+    carbon_market_g_per_kwh: float | None = None
+    system: power_calc.SystemSpec | None = None
+    fabric: power_calc.Fabric | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,7 @@ class TrainCostResult:
     average_power_w: float | None
     energy_wh: float | None
     co2_kg: float | None
+    co2_market_kg: float | None
     goodput_fraction: float | None
     checkpoint_interval_s: float | None
     interruptions_expected: float | None
@@ -196,14 +204,12 @@ def host_w_per_gpu(system_max_w: float, accelerators: int, tdp_w: float) -> floa
     return max(0.0, host_overhead_w(system_max_w, accelerators, tdp_w) / accelerators)
 
 
-def average_power_w(gpus: int, tdp_w: float, host_w: float, fraction: float, pue: float) -> float:
-    """Facility power while training: n · (TDP + host share) · average-draw fraction · PUE."""
-    return gpus * (tdp_w + host_w) * fraction * pue
+def average_power_w(gpus: int, watts_per_gpu_all_in: float) -> float:
+    """Facility power while training: n · the all-in facility power of one accelerator."""
+    return gpus * watts_per_gpu_all_in
 
 
-def co2_kg(energy_wh: float, carbon_g_per_kwh: float) -> float:
-    """Location-based emissions: kWh × grid intensity (g/kWh), in kg."""
-    return energy_wh / 1000.0 * carbon_g_per_kwh / 1000.0
+co2_kg = power_calc.co2_kg
 
 
 # ---- failures ------------------------------------------------------------------------------
@@ -352,32 +358,52 @@ def _time_and_money(flop: float, tokens: float, device: Device, cluster: Cluster
 
 
 def _energy(out: dict, device: Device, power: Power | None, notes: _Notes) -> dict:
+    """Energy and CO2 of the run: cluster-power's per-accelerator facility power (same accounting,
+    same site) times the run's accelerator-hours, so both calculators agree by construction."""
     if power is None:
         return {}
-    if device.tdp_w is None:
+    system = power.system or _system_of(device, power)
+    if system is None:
         notes.warnings.append(f"the {device.id} sheet lists no TDP: energy and CO2 are not computed")
         return {}
-    host = 0.0
-    if power.system_max_w is not None:
-        host = host_w_per_gpu(power.system_max_w, power.system_accelerators, device.tdp_w)
-        notes.steps.append(Step(
-            "host_w_per_gpu", "(system max power − accelerators · TDP) / accelerators",
-            f"({fmt(power.system_max_w)} − {power.system_accelerators} · {fmt(device.tdp_w)}) / "
-            f"{power.system_accelerators}", host, "W", "system sheet (rated maximum)"))
-    watts = average_power_w(out["gpus"], device.tdp_w, host, power.gpu_power_fraction, power.pue)
-    energy = watts * out["wall_clock_s"] / 3600.0
+    gpu_hours = out["gpus"] * out["wall_clock_s"] / 3600.0
+    site = power_calc.Site(power.pue, 0.0, power.carbon_g_per_kwh, 0.0, gpu_hours=gpu_hours,
+                           carbon_market_g_per_kwh=power.carbon_market_g_per_kwh)
+    draw = power_calc.Draw(power.gpu_power_fraction, power.accounting)
+    cluster = power_calc.cluster_power(out["gpus"], system, draw, power.fabric, site)
+    watts = average_power_w(out["gpus"], cluster.watts_per_gpu_all_in)
+    energy = cluster.watts_per_gpu_all_in * gpu_hours
+    market = power.carbon_g_per_kwh if power.carbon_market_g_per_kwh is None else power.carbon_market_g_per_kwh
+    notes.steps += [s for s in cluster.steps if s.quantity in _POWER_STEPS]
     notes.steps += [
-        Step("average_power_w", "gpus · (TDP + host) · power fraction · PUE",
-             f"{out['gpus']} · ({fmt(device.tdp_w)} + {fmt(host)}) · {fmt(power.gpu_power_fraction)} · "
-             f"{fmt(power.pue)}", watts, "W", SRC_PUE),
-        Step("energy_wh", "average_power_w · wall_clock_s / 3600",
-             f"{fmt(watts)} · {fmt(out['wall_clock_s'])} / 3600", energy, "Wh", "definition"),
+        Step("average_power_w", "gpus · watts_per_gpu_all_in", f"{out['gpus']} · {fmt(cluster.watts_per_gpu_all_in)}",
+             watts, "W", "cluster-power's facility power per accelerator"),
+        Step("energy_wh", "watts_per_gpu_all_in · gpu_hours", f"{fmt(cluster.watts_per_gpu_all_in)} · {fmt(gpu_hours)}",
+             energy, "Wh", "definition"),
         Step("co2_kg", "energy_kwh · g/kWh / 1000", f"{fmt(energy / 1000)} · {fmt(power.carbon_g_per_kwh)} / 1000",
-             co2_kg(energy, power.carbon_g_per_kwh), "kg", "location-based accounting (GHG Protocol)"),
+             co2_kg(energy, power.carbon_g_per_kwh), "kg", power_calc.SRC_SCOPE2 + ", location-based"),
+        Step("co2_market_kg", "energy_kwh · market g/kWh / 1000", f"{fmt(energy / 1000)} · {fmt(market)} / 1000",
+             co2_kg(energy, market), "kg", power_calc.SRC_SCOPE2 + ", market-based"),
     ]
-    if power.system_max_w is None:
+    notes.assumptions += [a for a in cluster.assumptions if not a.startswith("racks count")]
+    if power.system is None and power.system_max_w is None and power.accounting == "metered":
         notes.assumptions.append("accelerators only: host CPUs, memory, NICs and fans are not counted (give --system)")
-    return {"average_power_w": watts, "energy_wh": energy, "co2_kg": co2_kg(energy, power.carbon_g_per_kwh)}
+    return {"average_power_w": watts, "energy_wh": energy, "co2_kg": co2_kg(energy, power.carbon_g_per_kwh),
+            "co2_market_kg": co2_kg(energy, market)}
+
+
+_POWER_STEPS = ("fabric_tiers", "switches", "switch_power_w", "transceiver_power_w", "gpu_power_w",
+                "host_power_w", "it_power_w", "facility_power_w", "watts_per_gpu_all_in")
+
+
+def _system_of(device: Device, power: Power) -> power_calc.SystemSpec | None:
+    """The system from a sheet's rating (accelerators plus host share), or the accelerator alone."""
+    if device.tdp_w is None:
+        return None
+    if power.system_max_w is None:
+        return power_calc.SystemSpec(1, 1, device.tdp_w, 0.0, 0, None, device.tdp_w)
+    overhead = max(0.0, host_overhead_w(power.system_max_w, power.system_accelerators, device.tdp_w))
+    return power_calc.SystemSpec(power.system_accelerators, 1, device.tdp_w, overhead, 0, None, device.tdp_w)
 
 
 def _failures(out: dict, failures: Failures, cluster: Cluster, notes: _Notes) -> dict:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from aistack_cli.calc.common import result_values
+from aistack_cli.calc.power import rack_power_peak_w
 from aistack_cli.calc.training import (Cluster, Device, Failures, Memory, Power, Shape, default_layout,
                                        human_count, train_cost as compute)
+from aistack_cli.commands import site
 from aistack_cli.commands.common import ACTIVE_PARAMS, HEADS, HIDDEN_SIZE, LAYERS, PARAMS, accelerator_precision
 from aistack_cli.errors import InputError
 from aistack_cli.result import Point
@@ -17,6 +19,15 @@ TRAIN_PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp4")
 SEQ_LEN = 8192  # Llama 3's main pretraining length; capped at the model's context (GPT-3 2,048, Llama 2 4,096).
 CHINCHILLA_TOKENS_PER_PARAM = 20.0  # Hoffmann et al. 2022 (arXiv 2203.15556): D ≈ 20·N.
 
+# Energy and CO2: the same options, defaults and formula as cluster-power (commands/site.py, calc/power.py).
+POWER_OPTIONS = [
+    site.ACCOUNTING, site.SITE, site.COOLING, site.PUE, site.GRID, site.CARBON, site.CARBON_MARKET,
+    site.LOAD._replace(help="Average draw as a fraction of rated power (default 0.76, measured in training).",
+                       flags=("--gpu-power-fraction",)),
+    Opt("system", "id", "System sheet for host and network power, e.g. dgx-h100 (default: the accelerator's only "
+        "system sheet).", ids="system"),
+    site.NETWORK,
+]
 OPTIONS = [
     Opt("model", "id", "Model id from the catalog, e.g. llama-3.1-405b.", ids="model"),
     PARAMS, ACTIVE_PARAMS, LAYERS, HIDDEN_SIZE, HEADS,
@@ -32,12 +43,7 @@ OPTIONS = [
         hi=1),
     Opt("price_per_gpu_hour", "usd_per_hour", "USD per GPU-hour (default: the sheet's dated price).",
         field="price_usd_per_gpu_hour", lo=0, lo_open=True, hi=1e4),
-    Opt("pue", "ratio", "Power usage effectiveness (default: the pue default, 1.58).", lo=1, hi=3),
-    Opt("carbon_intensity", "g_per_kwh", "Grid g CO2 per kWh (default 481, world 2023).",
-        field="carbon_intensity_g_per_kwh", lo=0, hi=2000),
-    Opt("load", "fraction", "Average draw as a fraction of rated power (default 0.76, measured).",
-        field="load_fraction", lo=0, lo_open=True, hi=1, flags=("--gpu-power-fraction",)),
-    Opt("system", "id", "System sheet for host power, e.g. dgx-h100.", ids="system"),
+    *POWER_OPTIONS,
     Opt("tp", "int", "Tensor-parallel size (default: the smallest tp×pp that fits; 1 if --pp or --dp is given).",
         lo=1, hi=1e5),
     Opt("pp", "int", "Pipeline-parallel stages (default: the smallest tp×pp that fits; 1 if --tp or --dp is given).",
@@ -60,7 +66,7 @@ EXAMPLES = (
     "aistack train-cost --model llama-3.1-70b --tokens 15T --gpu h100-sxm --target-days 30",
     "aistack train-cost --model gpt-3-175b --tokens 300B --gpu a100-80gb --gpus 1024:8192:x2 -f csv",
 )
-NEEDS_GPU = ("gpus", "target_days", "mfu", "price_per_gpu_hour", "pue", "carbon_intensity", "load", "system", "tp",
+NEEDS_GPU = ("gpus", "target_days", "mfu", "price_per_gpu_hour", *(opt.name for opt in POWER_OPTIONS), "tp",
              "pp", "dp", "zero", "micro_batch", "recompute", "mtbf_gpu_hours", "checkpoint_time", "restart_time",
              "goodput")
 ARCH = ("layers", "hidden_size", "heads")
@@ -252,32 +258,34 @@ def _gpu_count(gpus: int | None, tp: int, pp: int, dp: int | None) -> int:
     return gpus
 
 
-def _site_default(catalog, o, name: str, default_id: str, what) -> float:
-    """A site figure: the option when given, else the cited default (with its note)."""
-    value = getattr(o, name)
-    if value is not None:
-        return value
-    return catalog.get("default", default_id).value
-
-
 def _power(catalog, o, accelerator, notes: _Notes) -> tuple[Power, dict]:
-    fraction = _site_default(catalog, o, "load", "load-fraction", "load")
-    pue = _site_default(catalog, o, "pue", "pue", "PUE")
-    carbon = _site_default(catalog, o, "carbon_intensity", "carbon-intensity", "grid")
-    for name, default_id, text in (("load", "load-fraction", f"average draw {fraction:.0%} of rated power"),
-                                   ("pue", "pue", f"PUE {pue:g}"),
-                                   ("carbon_intensity", "carbon-intensity", f"grid {carbon:g} g CO2/kWh")):
-        notes.assumptions.append(text + " (given)" if getattr(o, name) is not None
-                                 else catalog.get("default", default_id).note(text))
-    inputs = {"load_fraction": fraction, "pue": pue, "carbon_intensity_g_per_kwh": carbon}
-    if o.system is None:
-        return Power(fraction, pue, carbon), inputs
-    sheet = catalog.get("system", o.system)
-    if sheet.accelerator != accelerator.id:
-        raise InputError(f"--system: {sheet.id} holds {sheet.accelerator}, not {accelerator.id}")
-    inputs.update({"system": sheet.id, "system_max_power_w": sheet.max_power_w})
-    notes.assumptions.append(f"host power from {sheet.id}'s rated maximum, scaled by the same draw fraction")
-    return Power(fraction, pue, carbon, sheet.max_power_w, sheet.accelerators), inputs
+    """Energy inputs resolved exactly as cluster-power resolves them (commands/site.py)."""
+    spec, system_inputs, system_notes, warnings = site.system(catalog, accelerator.id, o.system, required=False)
+    fabric, net_inputs, net_notes, net_warnings = site.fabric(catalog, o.network, None, system_inputs, required=False)
+    power_notes: list[str] = []
+    if o.accounting == "tdp" and o.load is not None:
+        raise InputError("--load: tdp accounting counts accelerators at their rated power all the time; "
+                         "use --accounting metered to set a load")
+    load = None if o.accounting == "tdp" else site.load_fraction(catalog, o.load, "training", accelerator.id,
+                                                                 power_notes)
+    if spec is None:  # no power figure for the accelerator: calc.training warns that energy is not computed
+        chosen = o.cooling or "air"
+    else:
+        limit = None if spec.systems_per_rack is not None else catalog.get("default", "rack-power-limit").value
+        chosen = site.cooling(catalog, o.cooling, rack_power_peak_w(spec, limit), power_notes)
+    region = site.grid_region(catalog, o.grid)
+    figures = site.site_figures(catalog, o, o.site, chosen, region, power_notes)
+    if o.accounting == "metered":
+        power_notes += system_notes + net_notes
+    notes.assumptions += power_notes
+    notes.warnings += warnings + net_warnings
+    power = Power(load if load is not None else 1.0, figures["pue"], figures["carbon_intensity_g_per_kwh"],
+                  accounting=o.accounting, carbon_market_g_per_kwh=figures["carbon_market_g_per_kwh"], system=spec,
+                  fabric=fabric)
+    inputs = {"accounting": o.accounting, "load_fraction": load, "site": o.site, "cooling": chosen, "grid": region,
+              **figures, "system": system_inputs["system"], "system_max_power_w": system_inputs["system_max_power_w"],
+              "network": net_inputs["network"]}
+    return power, inputs
 
 
 def _failures(catalog, o, notes: _Notes) -> tuple[Failures, dict]:
