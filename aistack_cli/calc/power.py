@@ -318,20 +318,31 @@ def systems_for_site_power(site_power: SitePower, system: SystemSpec, draw: Draw
                            site: Site) -> int:
     """Most whole systems whose PEAK fits the site's power (0 when not even one does).
 
-    Peak IT = systems · system peak + network(systems · NICs) + storage; at the meter, x PUE. The
-    peak grows with every system (the network by whole tiers), so a bisection finds the largest.
+    Peak IT = k · system peak + network(k · NICs) + storage; at the meter, x PUE. The network never
+    shrinks as k grows, so with g(k) = floor((budget − storage − network(k)) / system peak): every
+    k' ≤ g(k) fits, and no k' > g(k) fits when k ≤ k'. The answer lies between g(upper bound) and g of
+    that, and a short bisection settles it.
     """
-    budget = site_power.power_w / (site.pue if site_power.basis == "facility" else 1.0)
+    budget = site_power.power_w / (site.pue if site_power.basis == "facility" else 1.0) * (1 + 1e-12)
     peak = system_peak_w(system, draw.power_cap)
+    nics = system.nics_per_system
+
+    def room(systems: int) -> int:  # g(k): systems that fit beside the network of k systems
+        return math.floor((budget - site.storage_power_w - network_power_w(systems * nics, fabric)) / peak)
 
     def fits(systems: int) -> bool:
-        it = systems * peak + network_power_w(systems * system.nics_per_system, fabric) + site.storage_power_w
-        return it <= budget * (1 + 1e-12)
+        return systems * peak + network_power_w(systems * nics, fabric) + site.storage_power_w <= budget
 
-    low, high = 0, max(1, math.ceil(budget / peak)) + 1
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if fits(middle) else (low, middle)
+    high = max(0, room(0))
+    if fits(high):
+        return high
+    low = max(0, room(high))
+    if not fits(low):
+        low = 0
+    high = min(high - 1, room(low))
+    while high > low:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
     return low if fits(low) else 0
 
 

@@ -4,9 +4,10 @@ given a site's power, how many accelerators and racks it holds."""
 from __future__ import annotations
 
 from aistack_cli import units
-from aistack_cli.calc.common import result_values
+from aistack_cli.calc.common import RESULT_META
 from aistack_cli.calc.power import (
-    BASES, REDUNDANCIES, Draw, Electrical, Site, SitePower, SitePowerTooSmall, SystemSpec, cluster_power as compute,
+    BASES, REDUNDANCIES, ClusterPowerResult, Draw, Electrical, Site, SitePower, SitePowerTooSmall, SystemSpec,
+    cluster_power as compute,
     rack_power_peak_w, system_peak_w,
 )
 from aistack_cli.commands import site
@@ -81,15 +82,10 @@ EXAMPLES = (
                      "energy_cost_usd_per_year", "co2_kg_per_year"])
 def cluster_power(catalog, o) -> Point:
     _check_exclusive(o)
-    notes: list[str] = []
-    spec, inputs, system_notes, warnings = site.system(catalog, o.gpu, o.system, o.gpus_per_node, o.node_overhead,
-                                                       o.gpu_power)
-    cap = o.power_cap if o.power_cap is not None else 1.0
-    draw, draw_inputs = _draw(catalog, o, inputs["gpu"], cap, notes)
-    fabric, net_inputs, net_notes, net_warnings = site.fabric(catalog, o.network, o.inter, inputs, o.switch_radix,
-                                                              o.switch_power, o.transceiver_power)
-    place, place_inputs = _site(catalog, o, spec, cap, notes)
-    electrical, electrical_inputs = _electrical(catalog, o, notes)
+    spec, inputs, notes, warnings, draw, fabric, figures, electrical = _setup(catalog, o)
+    place = Site(figures["pue"], figures["price_usd_per_kwh"], figures["carbon_intensity_g_per_kwh"],
+                 figures["wue_l_per_kwh"], o.years, inputs["rack_power_limit_w"], o.storage_power,
+                 figures["carbon_market_g_per_kwh"], o.gpu_hours)
     sized = SitePower(o.site_power, o.site_power_basis) if o.site_power is not None else None
     count = o.gpus if o.gpus is not None else inputs["gpus_per_system"]
     try:
@@ -97,17 +93,51 @@ def cluster_power(catalog, o) -> Point:
     except SitePowerTooSmall as small:
         raise InputError(f"--site-power: {units.format_si(o.site_power, 'W')} holds no whole system; one needs "
                          f"{units.format_si(small.needed_w, 'W')} at peak ({o.site_power_basis} basis)") from None
-    all_inputs = {**inputs, "gpus": o.gpus if sized is None else None, **draw_inputs, **net_inputs, **place_inputs,
-                  **electrical_inputs, "site_power_w": o.site_power,
-                  "site_power_basis": o.site_power_basis if sized else None, "years": o.years,
-                  "accounted_gpu_hours": o.gpu_hours}
+    all_inputs = {**inputs, "gpus": o.gpus if sized is None else None, "storage_power_w": o.storage_power,
+                  "site_power_w": o.site_power, "site_power_basis": o.site_power_basis if sized else None,
+                  "years": o.years, "accounted_gpu_hours": o.gpu_hours}
+    point_notes = []
+    if o.storage_power == 0:
+        point_notes.append("storage not counted (give --storage-power)")
     if sized is not None:
-        notes.append(f"sized for {units.format_si(o.site_power, 'W')} at "
-                     f"{'the meter (peak IT × PUE)' if o.site_power_basis == 'facility' else 'the critical IT load'}"
-                     ": every system at its rated maximum fits (give --site-power-basis it or facility)")
-    assumptions = [*system_notes, *notes, *net_notes, *result.assumptions]
-    return Point(all_inputs, result_values(result), assumptions, [*warnings, *net_warnings, *result.warnings],
-                 list(result.steps))
+        point_notes.append(f"sized for {units.format_si(o.site_power, 'W')} at "
+                           f"{'the meter (peak IT × PUE)' if o.site_power_basis == 'facility' else 'the critical IT load'}"
+                           ": every system at its rated maximum fits (give --site-power-basis it or facility)")
+    return Point(all_inputs, {key: getattr(result, key) for key in RESULT_KEYS}, [*notes, *point_notes, *result.assumptions],
+                 [*warnings, *result.warnings], list(result.steps))
+
+
+RESULT_KEYS = tuple(name for name in ClusterPowerResult.__dataclass_fields__ if name not in RESULT_META)
+# Options that only the calc uses per point; everything else resolves once per distinct value set
+# (a 10,000-point sweep over --gpus looks the system, fabric and site up once).
+PER_POINT = ("gpus", "site_power", "site_power_basis", "years", "gpu_hours", "storage_power")
+RESOLVED = tuple(opt.name for opt in OPTIONS if opt.name not in PER_POINT)
+_SETUPS: dict[tuple, tuple] = {}
+
+
+def _setup(catalog, o) -> tuple:
+    key = (id(catalog), *(getattr(o, name) for name in RESOLVED))
+    hit = _SETUPS.get(key)
+    if hit is None:
+        if len(_SETUPS) > 4096:
+            _SETUPS.clear()
+        hit = _SETUPS[key] = (catalog, _resolve(catalog, o))  # the catalog is kept, so its id stays unique
+    return hit[1]
+
+
+def _resolve(catalog, o) -> tuple:
+    notes: list[str] = []
+    spec, inputs, system_notes, warnings = site.system(catalog, o.gpu, o.system, o.gpus_per_node, o.node_overhead,
+                                                       o.gpu_power)
+    cap = o.power_cap if o.power_cap is not None else 1.0
+    draw, draw_inputs = _draw(catalog, o, inputs["gpu"], cap, notes)
+    fabric, net_inputs, net_notes, net_warnings = site.fabric(catalog, o.network, o.inter, inputs, o.switch_radix,
+                                                              o.switch_power, o.transceiver_power)
+    figures, place_inputs = _site(catalog, o, spec, cap, notes)
+    electrical, electrical_inputs = _electrical(catalog, o, notes)
+    inputs = {**inputs, **draw_inputs, **net_inputs, **place_inputs, **electrical_inputs}
+    return (spec, inputs, (*system_notes, *notes, *net_notes), (*warnings, *net_warnings), draw, fabric, figures,
+            electrical)
 
 
 def _check_exclusive(o) -> None:
@@ -129,19 +159,12 @@ def _draw(catalog, o, gpu_id, cap: float, notes: list[str]) -> tuple[Draw, dict]
                   "power_cap_fraction": o.power_cap}
 
 
-def _site(catalog, o, spec: SystemSpec, cap: float, notes: list[str]) -> tuple[Site, dict]:
+def _site(catalog, o, spec: SystemSpec, cap: float, notes: list[str]) -> tuple[dict, dict]:
     limit = _rack_limit(catalog, spec, o.rack_power_limit, cap, notes)
     chosen = site.cooling(catalog, o.cooling, rack_power_peak_w(spec, limit, cap), notes)
     region = site.grid_region(catalog, o.grid)
     figures = site.site_figures(catalog, o, o.site, chosen, region, notes)
-    if o.storage_power == 0:
-        notes.append("storage not counted (give --storage-power)")
-    place = Site(figures["pue"], figures["price_usd_per_kwh"], figures["carbon_intensity_g_per_kwh"],
-                 figures["wue_l_per_kwh"], o.years, limit, o.storage_power, figures["carbon_market_g_per_kwh"],
-                 o.gpu_hours)
-    inputs = {"storage_power_w": o.storage_power, "site": o.site, "cooling": chosen, "rack_power_limit_w": limit,
-              "grid": region, **figures}
-    return place, inputs
+    return figures, {"site": o.site, "cooling": chosen, "rack_power_limit_w": limit, "grid": region, **figures}
 
 
 def _electrical(catalog, o, notes: list[str]) -> tuple[Electrical, dict]:
@@ -159,7 +182,7 @@ def _rack_limit(catalog, spec: SystemSpec, limit: float | None, cap: float, note
     peak = system_peak_w(spec, cap)
     default = limit is None and spec.systems_per_rack is None
     if default:
-        sheet = catalog.get("default", "rack-power-limit")
+        sheet = site.default(catalog, "rack-power-limit")
         limit = sheet.value
         notes.append(sheet.note(f"rack power limit {units.format_si(limit, 'W')} when the system sheet gives no rack"))
     if limit is None or limit >= peak or (spec.systems_per_rack is None and spec.nodes_per_system > 1):

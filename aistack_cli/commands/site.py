@@ -7,6 +7,8 @@ Not a calculator: imported by the commands that need it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aistack_cli import units
 from aistack_cli.calc.common import host_overhead_w
 from aistack_cli.calc.power import (
@@ -50,21 +52,32 @@ NETWORK = Opt("network", "word", "Scale-out fabric.", default="rail-optimized", 
 # ---- site class, cooling, grid ------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
+def default(catalog, default_id: str):
+    """A default sheet, built once per catalog (sweeps ask for the same few thousands of times)."""
+    return catalog.get("default", default_id)
+
+
+@lru_cache(maxsize=8)
+def _ids_and_aliases(catalog) -> frozenset[str]:
+    return frozenset(catalog.sheets.get("default", {})) | frozenset(catalog.aliases.get("default", {}))
+
+
 def default_value(catalog, given, default_id: str, describe, notes: list[str]) -> float:
     """The option when given, else the cited default, with an assumption line either way."""
     if given is not None:
         notes.append(describe(given) + " (given)")
         return given
-    default = catalog.get("default", default_id)
-    notes.append(default.note(describe(default.value)))
-    return default.value
+    sheet = default(catalog, default_id)
+    notes.append(sheet.note(describe(sheet.value)))
+    return sheet.value
 
 
 def cooling(catalog, given: str | None, rack_peak_w: float, notes: list[str]) -> str:
     """The cooling given, or the one a rack of this power needs."""
     if given is not None:
         return given
-    limit = catalog.get("default", "air-cooling-rack-limit")
+    limit = default(catalog, "air-cooling-rack-limit")
     chosen = cooling_for_rack(rack_peak_w, limit.value)
     notes.append(f"{chosen} cooling: one rack draws {units.format_si(rack_peak_w, 'W')} at peak, "
                  f"{'above' if chosen == 'liquid' else 'within'} the ~{units.format_si(limit.value, 'W')} air "
@@ -106,9 +119,9 @@ def _market(catalog, given, site: str, location: float, notes: list[str]) -> flo
         notes.append(f"market-based {given:g} g CO2/kWh (given)")
         return given
     if f"carbon-market-{site}" in _ids_and_aliases(catalog):
-        default = catalog.get("default", f"carbon-market-{site}")
-        notes.append(default.note(f"market-based {default.value:g} g CO2/kWh"))
-        return default.value
+        sheet = default(catalog, f"carbon-market-{site}")
+        notes.append(sheet.note(f"market-based {sheet.value:g} g CO2/kWh"))
+        return sheet.value
     notes.append("market-based = location-based: no renewable contracts assumed (give --carbon-market)")
     return location
 
@@ -126,10 +139,6 @@ def _price(catalog, given, region: str, notes: list[str]) -> float:
     return value
 
 
-def _ids_and_aliases(catalog) -> set[str]:
-    return set(catalog.sheets.get("default", {})) | set(catalog.aliases.get("default", {}))
-
-
 def load_fraction(catalog, given: float | None, workload: str, accelerator_id: str | None,
                   notes: list[str]) -> float:
     """The load given, else the workload's measured default (per accelerator when one is published)."""
@@ -140,15 +149,16 @@ def load_fraction(catalog, given: float | None, workload: str, accelerator_id: s
                          notes)
 
 
+@lru_cache(maxsize=8)
 def cap_curve(catalog) -> tuple[tuple[float, float], ...]:
     """The measured performance-versus-cap points: one default sheet per cap."""
-    return tuple(sorted((float(i.removeprefix(CAP_CURVE_PREFIX)), catalog.get("default", i).value)
+    return tuple(sorted((float(i.removeprefix(CAP_CURVE_PREFIX)), default(catalog, i).value)
                         for i in catalog.ids("default") if i.startswith(CAP_CURVE_PREFIX)))
 
 
 def swing(catalog, notes: list[str]) -> tuple[float, float]:
-    low = catalog.get("default", "training-swing-low-fraction")
-    high = catalog.get("default", "training-swing-high-fraction")
+    low = default(catalog, "training-swing-low-fraction")
+    high = default(catalog, "training-swing-high-fraction")
     notes.append(high.note(f"training swings between {low.value:.0%} and {high.value:.0%} of rated power"))
     return low.value, high.value
 
@@ -321,16 +331,16 @@ def _radix(catalog, link, given, notes: list[str]) -> float:
     fallback = f"switch-radix-{link.id}"
     if fallback not in _ids_and_aliases(catalog):
         return _figure(None, None, "--switch-radix", link.id, "switch radix", "64")
-    default = catalog.get("default", fallback)
-    notes.append(default.note(f"{default.value:g}-port {link.id} switches (fallback: the {link.id} sheet gives no "
-                              "switch)"))
-    return default.value
+    sheet = default(catalog, fallback)
+    notes.append(sheet.note(f"{sheet.value:g}-port {link.id} switches (fallback: the {link.id} sheet gives no "
+                            "switch)"))
+    return sheet.value
 
 
 def _switch_power(catalog, link, radix: int, given, notes: list[str]) -> float:
     if given is not None or link.switch_power_w is not None:
         return given if given is not None else link.switch_power_w
-    per_bit = catalog.get("default", "switch-power-per-bit")
+    per_bit = default(catalog, "switch-power-per-bit")
     watts = switch_power_from_capacity(radix, link.link_bandwidth_bytes_per_s * 8, per_bit.value)
     notes.append(per_bit.note(f"{units.format_si(watts, 'W')} per {link.id} switch ({radix} ports × "
                               f"{units.format_si(link.link_bandwidth_bytes_per_s * 8, 'b/s')} at Quantum-2's power "
