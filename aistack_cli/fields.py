@@ -176,7 +176,7 @@ FIELDS: dict[str, F] = {
     "rack_power_limit_w": ("W", "power a rack may draw at peak"),
     "price_usd_per_kwh": ("USD/kWh", "electricity price"),
     "wue_l_per_kwh": ("L/kWh", "water usage effectiveness per IT kWh"),
-    "years": ("count", "years of operation for the totals"),
+    "years": ("count", "years of operation for the totals (null: the totals cover the GPU-hours given)"),
     "gpus_installed": ("count", "accelerators installed (whole systems)"),
     "systems": ("count", "systems installed"),
     "nodes": ("count", "hosts installed"),

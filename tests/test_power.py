@@ -436,7 +436,7 @@ def test_custom_node_without_tdp_asks_for_its_power(cli):
     (["--gpu", "b200", "--system", "dgx-h100"], ["--gpu", "dgx-h100"]),
     (["--gpu", "h100-pcie"], ["--system", "h100-pcie"]),
     (["--gpu", "h100-sxm", "--gpus-per-node", "8"], ["--node-overhead"]),
-    (["--system", "dgx-h100", "--gpus-per-node", "8", "--node-overhead", "1kW"], ["--gpus-per-node"]),
+    (["--system", "dgx-h100", "--gpus-per-node", "4", "--node-overhead", "1kW"], ["--gpus-per-node", "holds 8"]),
     (["--gpu", "h100-sxm", "--price-per-kwh", "-1"], ["--price-per-kwh"]),
     (["--gpu", "h100-sxm", "--gpu-power", "12XB"], ["--gpu-power", "12XB"]),
     (["--gpu", "h100-sxm", "--years", "0"], ["--years"]),
@@ -564,3 +564,19 @@ def test_sweep_tables_show_peak_beside_average(cli):
 ])
 def test_v2_bad_input_is_one_line_and_exit_2(cli, args, fragments):
     assert_usage_error(cli("cluster-power", *args), *fragments)
+
+
+@pytest.mark.parametrize("args", [
+    ["--system", "dgx-h100", "--gpus", "1024"],
+    ["--system", "gb200-nvl72", "--site-power", "150MW", "--accounting", "tdp", "--site", "hyperscale"],
+    ["--gpus-per-node", "8", "--gpu-power", "300W", "--node-overhead", "1.1kW", "--gpus", "64", "--gpu-hours", "1M"],
+    ["--system", "dgx-h100", "--gpus", "64", "--power-cap", "0.8", "--workload", "inference", "--grid", "eu"],
+])
+def test_a_saved_output_reads_back_to_the_same_results(cli, tmp_path, args):
+    first = cli("cluster-power", *args, "--format", "yaml")
+    assert first.code == 0, first.err
+    saved = tmp_path / "scenario.yaml"
+    saved.write_text(first.out)
+    again = cli("cluster-power", "--config", str(saved), "--format", "yaml")
+    assert again.code == 0, again.err
+    assert yaml.safe_load(again.out)["results"] == yaml.safe_load(first.out)["results"]

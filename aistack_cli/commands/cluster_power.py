@@ -59,7 +59,7 @@ OPTIONS = [
         field="wue_l_per_kwh", lo=0, hi=100),
     Opt("redundancy", "word", "UPS redundancy for the installed capacity: n, n+1 or 2n.", default="n+1",
         choices=REDUNDANCIES, aliases=(("2n+0", "2n"),)),
-    Opt("ups_efficiency", "fraction", "UPS efficiency (default 0.95).", lo=0.5, hi=1),
+    Opt("ups_efficiency", "fraction", "UPS efficiency (default: 0.95, 0.98 at --site hyperscale).", lo=0.5, hi=1),
     Opt("transformer_efficiency", "fraction", "Distribution transformer efficiency (default 0.99).", lo=0.5, hi=1),
     Opt("ups_module", "watts", "Power of one UPS module (default 1 MW).", field="ups_module_w", lo=1e3, hi=1e9),
     Opt("years", "count", "Years of operation for the totals.", default=1.0, lo=0, lo_open=True, hi=100),
@@ -95,7 +95,7 @@ def cluster_power(catalog, o) -> Point:
                          f"{units.format_si(small.needed_w, 'W')} at peak ({o.site_power_basis} basis)") from None
     all_inputs = {**inputs, "gpus": o.gpus if sized is None else None, "storage_power_w": o.storage_power,
                   "site_power_w": o.site_power, "site_power_basis": o.site_power_basis if sized else None,
-                  "years": o.years, "accounted_gpu_hours": o.gpu_hours}
+                  "years": o.years if o.gpu_hours is None else None, "accounted_gpu_hours": o.gpu_hours}
     point_notes = []
     if o.storage_power == 0:
         point_notes.append("storage not counted (give --storage-power)")
@@ -168,7 +168,8 @@ def _site(catalog, o, spec: SystemSpec, cap: float, notes: list[str]) -> tuple[d
 
 
 def _electrical(catalog, o, notes: list[str]) -> tuple[Electrical, dict]:
-    ups = site.default_value(catalog, o.ups_efficiency, "ups-efficiency", lambda v: f"UPS efficiency {v:g}", notes)
+    ups_id = f"ups-efficiency-{o.site}" if site.has_default(catalog, f"ups-efficiency-{o.site}") else "ups-efficiency"
+    ups = site.default_value(catalog, o.ups_efficiency, ups_id, lambda v: f"UPS efficiency {v:g}", notes)
     transformer = site.default_value(catalog, o.transformer_efficiency, "transformer-efficiency",
                                      lambda v: f"transformer efficiency {v:g}", notes)
     module = site.default_value(catalog, o.ups_module, "ups-module-power",

@@ -63,6 +63,10 @@ def _ids_and_aliases(catalog) -> frozenset[str]:
     return frozenset(catalog.sheets.get("default", {})) | frozenset(catalog.aliases.get("default", {}))
 
 
+def has_default(catalog, default_id: str) -> bool:
+    return default_id in _ids_and_aliases(catalog)
+
+
 def default_value(catalog, given, default_id: str, describe, notes: list[str]) -> float:
     """The option when given, else the cited default, with an assumption line either way."""
     if given is not None:
@@ -172,9 +176,13 @@ def system(catalog, gpu_id, system_id, per_node=None, overhead=None, power=None,
     several) system sheets stands alone (no host), with a note, instead of a usage error, and the
     spec is None when its power is unknown.
     """
+    if per_node is not None and system_id:
+        held = catalog.get("system", system_id).accelerators
+        if per_node != held:
+            raise InputError(f"--gpus-per-node: give either --system or a custom build, not both ({system_id} "
+                             f"holds {held})")
+        per_node = None  # the sheet's own count, as a saved output read back through --config gives it
     if per_node is not None:
-        if system_id:
-            raise InputError("--gpus-per-node: give either --system or a custom build, not both")
         return _custom(catalog, gpu_id, per_node, overhead, power)
     if system_id is None and gpu_id is None:
         raise InputError("--gpu: give an accelerator id (e.g. --gpu h100-sxm), a --system, or a custom build "
