@@ -190,6 +190,11 @@ def custom_system_max_w(gpus_per_node: int, gpu_power_w: float, host_overhead_w:
     return gpus_per_node * gpu_power_w + host_overhead_w
 
 
+def rating_share_w(system_max_w: float, accelerators: int) -> float:
+    """A system's rating shared out among its accelerators (when no per-accelerator power is known)."""
+    return system_max_w / accelerators
+
+
 def system_peak_w(system: SystemSpec, cap: float = 1.0) -> float:
     """One system at its rated maximum, accelerators at ``cap`` x their rated power."""
     return system.gpus_per_system * system.gpu_power_w * cap + system.host_overhead_w

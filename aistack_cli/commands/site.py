@@ -12,7 +12,7 @@ from functools import lru_cache
 from aistack_cli import units
 from aistack_cli.calc.common import host_overhead_w
 from aistack_cli.calc.power import (
-    ACCOUNTINGS, COOLINGS, TOPOLOGIES, Fabric, SystemSpec, cooling_for_rack, custom_system_max_w,
+    ACCOUNTINGS, COOLINGS, TOPOLOGIES, Fabric, SystemSpec, cooling_for_rack, custom_system_max_w, rating_share_w,
     switch_power_from_capacity,
 )
 from aistack_cli.errors import InputError, UnknownIdError
@@ -250,7 +250,7 @@ def _gpu_power(accelerator, power, sheet) -> tuple[float, list[str], list[str]]:
     if accelerator is not None and accelerator.tdp_w is not None:
         return accelerator.tdp_w, [], []
     if sheet is not None:
-        shared = sheet.max_power_w / sheet.accelerators
+        shared = rating_share_w(sheet.max_power_w, sheet.accelerators)
         return shared, [f"{accelerator.id} has no TDP in its sheet: each accelerator is taken as the {sheet.id} "
                         f"rating / {sheet.accelerators:,} = {units.format_si(shared, 'W')}, with no host power "
                         "beyond it (a fallback until the catalog gives its power; give --gpu-power)"], \
