@@ -440,23 +440,45 @@ def _cap(system: SystemSpec, draw: Draw, installed: int, steps: list[Step], assu
     return {"performance_at_cap_fraction": performance, "uncapped_gpu_equivalents": installed * performance}
 
 
+def counted_power_w(system: SystemSpec, systems: int, draw: Draw, others_w: float) -> tuple[float, float, float]:
+    """(accelerators, hosts, IT) average power as the accounting counts it.
+
+    metered: load · (accelerators at their capped rated power + hosts) + network and storage;
+    tdp: accelerators at their capped rated power, nothing else (model cards).
+    """
+    gpus_w = systems * system.gpus_per_system * system.gpu_power_w * draw.power_cap
+    if draw.accounting == "tdp":
+        return gpus_w, 0.0, gpus_w
+    gpu_w = draw.load * gpus_w
+    host_w = draw.load * systems * system.host_overhead_w
+    return gpu_w, host_w, gpu_w + host_w + others_w
+
+
+def average_facility_power(gpus: int, system: SystemSpec, draw: Draw, fabric: Fabric | None, pue: float,
+                           storage_w: float = 0.0) -> tuple[float, float, int]:
+    """(IT, facility, accelerators installed): the average draw of whole systems, their network and
+    storage, as ``cluster_power`` counts it. Facility / installed is what a run's accelerator-hours
+    are multiplied by (train-cost)."""
+    systems = math.ceil(gpus / system.gpus_per_system)
+    others_w = network_power_w(systems * system.nics_per_system, fabric) + storage_w
+    it_w = counted_power_w(system, systems, draw, others_w)[2]
+    return it_w, it_w * pue, systems * system.gpus_per_system
+
+
 def _counted(system: SystemSpec, systems: int, installed: int, draw: Draw, network: dict, site: Site,
              steps: list[Step], assumptions: list[str]) -> dict:
     """Average draw as the accounting counts it."""
     capped_w = system.gpu_power_w * draw.power_cap
+    others_w = network["network_power_w"] + site.storage_power_w
+    gpu_w, host_w, it_w = counted_power_w(system, systems, draw, others_w)
     if draw.accounting == "tdp":
-        gpu_w = installed * capped_w
         steps.append(Step("gpu_power_w", "gpus_installed · rated power", f"{installed} · {fmt(capped_w)}", gpu_w, "W",
                           SRC_TDP))
         steps.append(Step("it_power_w", "gpu_power", fmt(gpu_w), gpu_w, "W", "tdp accounting: accelerators only"))
         assumptions.append("tdp accounting (as model cards count): accelerators at their rated power all the time; "
                            "hosts, network and storage are not counted (give --accounting metered for the meter's view)")
         return {"gpu_power_w": gpu_w, "host_power_w": 0.0, "switch_power_w": 0.0, "transceiver_power_w": 0.0,
-                "network_power_w": 0.0, "it_power_w": gpu_w}
-    gpu_w = draw.load * installed * capped_w
-    host_w = draw.load * systems * system.host_overhead_w
-    others_w = network["network_power_w"] + site.storage_power_w
-    it_w = gpu_w + host_w + others_w
+                "network_power_w": 0.0, "it_power_w": it_w}
     steps += [
         Step("gpu_power_w", "load · gpus_installed · power_per_gpu", f"{fmt(draw.load)} · {installed} · {fmt(capped_w)}",
              gpu_w, "W", "load = average draw as a fraction of the rated maximum"),

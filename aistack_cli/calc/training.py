@@ -358,42 +358,46 @@ def _time_and_money(flop: float, tokens: float, device: Device, cluster: Cluster
 
 
 def _energy(out: dict, device: Device, power: Power | None, notes: _Notes) -> dict:
-    """Energy and CO2 of the run: cluster-power's per-accelerator facility power (same accounting,
-    same site) times the run's accelerator-hours, so both calculators agree by construction."""
+    """Energy and CO2 of the run: cluster-power's facility power per accelerator (same accounting,
+    same site; calc.power.facility_w_per_gpu) times the run's accelerator-hours, so both
+    calculators agree by construction."""
     if power is None:
         return {}
     system = power.system or _system_of(device, power)
     if system is None:
         notes.warnings.append(f"the {device.id} sheet lists no TDP: energy and CO2 are not computed")
         return {}
-    gpu_hours = out["gpus"] * out["wall_clock_s"] / 3600.0
-    site = power_calc.Site(power.pue, 0.0, power.carbon_g_per_kwh, 0.0, gpu_hours=gpu_hours,
-                           carbon_market_g_per_kwh=power.carbon_market_g_per_kwh)
+    gpus = out["gpus"]
+    gpu_hours = gpus * out["wall_clock_s"] / 3600.0
     draw = power_calc.Draw(power.gpu_power_fraction, power.accounting)
-    cluster = power_calc.cluster_power(out["gpus"], system, draw, power.fabric, site)
-    watts = average_power_w(out["gpus"], cluster.watts_per_gpu_all_in)
-    energy = cluster.watts_per_gpu_all_in * gpu_hours
+    it_w, facility_w, installed = power_calc.average_facility_power(
+        gpus, system, draw, power.fabric if power.accounting == "metered" else None, power.pue)
+    per_gpu = facility_w / installed
+    watts = average_power_w(gpus, per_gpu)
+    energy = per_gpu * gpu_hours
     market = power.carbon_g_per_kwh if power.carbon_market_g_per_kwh is None else power.carbon_market_g_per_kwh
-    notes.steps += [s for s in cluster.steps if s.quantity in _POWER_STEPS]
+    counted = ("load · (accelerators + hosts in whole systems) + network" if power.accounting == "metered"
+               else "rated power of the accelerators")
     notes.steps += [
-        Step("average_power_w", "gpus · watts_per_gpu_all_in", f"{out['gpus']} · {fmt(cluster.watts_per_gpu_all_in)}",
-             watts, "W", "cluster-power's facility power per accelerator"),
-        Step("energy_wh", "watts_per_gpu_all_in · gpu_hours", f"{fmt(cluster.watts_per_gpu_all_in)} · {fmt(gpu_hours)}",
-             energy, "Wh", "definition"),
+        Step("watts_per_gpu_all_in", f"IT power ({counted}) · PUE / accelerators installed",
+             f"{fmt(it_w)} · {fmt(power.pue)} / {installed}", per_gpu, "W", "calc.power (the same formula as cluster-power); " + (
+                 power_calc.SRC_TDP if power.accounting == "tdp" else power_calc.SRC_PUE)),
+        Step("average_power_w", "gpus · watts_per_gpu_all_in", f"{gpus} · {fmt(per_gpu)}", watts, "W",
+             "facility power while training"),
+        Step("energy_wh", "watts_per_gpu_all_in · gpu_hours", f"{fmt(per_gpu)} · {fmt(gpu_hours)}", energy, "Wh",
+             "definition"),
         Step("co2_kg", "energy_kwh · g/kWh / 1000", f"{fmt(energy / 1000)} · {fmt(power.carbon_g_per_kwh)} / 1000",
              co2_kg(energy, power.carbon_g_per_kwh), "kg", power_calc.SRC_SCOPE2 + ", location-based"),
         Step("co2_market_kg", "energy_kwh · market g/kWh / 1000", f"{fmt(energy / 1000)} · {fmt(market)} / 1000",
              co2_kg(energy, market), "kg", power_calc.SRC_SCOPE2 + ", market-based"),
     ]
-    notes.assumptions += [a for a in cluster.assumptions if not a.startswith("racks count")]
-    if power.system is None and power.system_max_w is None and power.accounting == "metered":
+    if power.accounting == "tdp":
+        notes.assumptions.append("tdp accounting (as model cards count): accelerators at their rated power all the "
+                                 "time; hosts, network and storage are not counted")
+    elif power.system is None and power.system_max_w is None:
         notes.assumptions.append("accelerators only: host CPUs, memory, NICs and fans are not counted (give --system)")
     return {"average_power_w": watts, "energy_wh": energy, "co2_kg": co2_kg(energy, power.carbon_g_per_kwh),
             "co2_market_kg": co2_kg(energy, market)}
-
-
-_POWER_STEPS = ("fabric_tiers", "switches", "switch_power_w", "transceiver_power_w", "gpu_power_w",
-                "host_power_w", "it_power_w", "facility_power_w", "watts_per_gpu_all_in")
 
 
 def _system_of(device: Device, power: Power) -> power_calc.SystemSpec | None:

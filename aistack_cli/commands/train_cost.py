@@ -258,8 +258,25 @@ def _gpu_count(gpus: int | None, tp: int, pp: int, dp: int | None) -> int:
     return gpus
 
 
+_POWER_SETUPS: dict[tuple, tuple] = {}  # resolved once per distinct power options (sweeps)
+
+
 def _power(catalog, o, accelerator, notes: _Notes) -> tuple[Power, dict]:
-    """Energy inputs resolved exactly as cluster-power resolves them (commands/site.py)."""
+    """Energy inputs resolved exactly as cluster-power resolves them (commands/site.py), once per
+    distinct set of power options."""
+    key = (id(catalog), accelerator.id, *(getattr(o, opt.name) for opt in POWER_OPTIONS))
+    hit = _POWER_SETUPS.get(key)
+    if hit is None:
+        if len(_POWER_SETUPS) > 1024:
+            _POWER_SETUPS.clear()
+        hit = _POWER_SETUPS[key] = (catalog, _resolve_power(catalog, o, accelerator))  # keeps the id unique
+    power, inputs, assumptions, warnings = hit[1]
+    notes.assumptions += assumptions
+    notes.warnings += warnings
+    return power, dict(inputs)
+
+
+def _resolve_power(catalog, o, accelerator) -> tuple:
     spec, system_inputs, system_notes, warnings = site.system(catalog, accelerator.id, o.system, required=False)
     fabric, net_inputs, net_notes, net_warnings = site.fabric(catalog, o.network, None, system_inputs, required=False)
     power_notes: list[str] = []
@@ -277,15 +294,13 @@ def _power(catalog, o, accelerator, notes: _Notes) -> tuple[Power, dict]:
     figures = site.site_figures(catalog, o, o.site, chosen, region, power_notes)
     if o.accounting == "metered":
         power_notes += system_notes + net_notes
-    notes.assumptions += power_notes
-    notes.warnings += warnings + net_warnings
     power = Power(load if load is not None else 1.0, figures["pue"], figures["carbon_intensity_g_per_kwh"],
                   accounting=o.accounting, carbon_market_g_per_kwh=figures["carbon_market_g_per_kwh"], system=spec,
                   fabric=fabric)
     inputs = {"accounting": o.accounting, "load_fraction": load, "site": o.site, "cooling": chosen, "grid": region,
               **figures, "system": system_inputs["system"], "system_max_power_w": system_inputs["system_max_power_w"],
               "network": net_inputs["network"]}
-    return power, inputs
+    return power, inputs, tuple(power_notes), (*warnings, *net_warnings)
 
 
 def _failures(catalog, o, notes: _Notes) -> tuple[Failures, dict]:
