@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from aistack_cli import __version__
-from aistack_cli.errors import AistackError, ExitCode
+from aistack_cli.errors import AistackError, ExitCode, OutputClosed, SheetError
 
 HELP = ("Estimate what AI infrastructure costs and does: training runs, serving throughput, "
         "KV cache, cluster power, collectives and die cost, from cited spec sheets.")
@@ -49,11 +49,17 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
     return app
 
 
-def one_line(text: object) -> str:
-    """An error as one line of at most MAX_ERROR_CHARS: control characters escaped, middle cut."""
+MAX_SHEET_LINES = 200  # invalid sheets shown at once (one line each, naming all its problems)
+MAX_SHEET_CHARS = 4000  # a sheet's line may list many fields
+
+
+def one_line(text: object, limit: int | None = None) -> str:
+    """An error as one line of at most ``limit`` (MAX_ERROR_CHARS) characters: control characters escaped,
+    middle cut."""
+    limit = limit or MAX_ERROR_CHARS
     line = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text).strip())
-    if len(line) > MAX_ERROR_CHARS:
-        line = line[: MAX_ERROR_CHARS - 40] + " … " + line[-37:]
+    if len(line) > limit:
+        line = line[: limit - 40] + " … " + line[-37:]
     return line
 
 
@@ -69,15 +75,66 @@ def _prepare_streams() -> None:
                 pass
 
 
+class _Stdout:
+    """stdout as commands see it: a reader that went away (``aistack ... | head``) ends the run
+    through OutputClosed, which no library mistakes for another error (Click would exit 1)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise OutputClosed() from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+COMPLETION_ENV = "_AISTACK_COMPLETE"
+_CLICK_STYLE = {"bash_source": "source_bash", "zsh_source": "source_zsh", "fish_source": "source_fish",
+                "bash_complete": "complete_bash", "zsh_complete": "complete_zsh", "fish_complete": "complete_fish"}
+
+
+def _completion_env() -> int | None:
+    """Accept Click's spellings of the completion variable (bash_source) beside Typer's
+    (source_bash); a completion request without the shell's variables is a usage error."""
+    value = os.environ.get(COMPLETION_ENV)
+    if value is None:
+        return None
+    value = _CLICK_STYLE.get(value, value)
+    os.environ[COMPLETION_ENV] = value
+    if value == "complete_bash" and not ("COMP_WORDS" in os.environ and "COMP_CWORD" in os.environ):
+        _error("aistack: completion: complete_bash needs COMP_WORDS and COMP_CWORD from the shell; "
+               f"run `eval \"$({COMPLETION_ENV}=source_bash aistack)\"` to install it")
+        return int(ExitCode.BAD_INPUT)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     _prepare_streams()
-    code = _run(argv)
+    early = _completion_env()
+    if early is not None:
+        return early
+    real = sys.stdout
+    sys.stdout = _Stdout(real)  # type: ignore[assignment]
     try:
+        code = _run(argv)
         sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
+    except OutputClosed:
+        _silence_stdout(real)
+        code = 0
     except (OSError, ValueError):
-        pass
+        code = 0
+    finally:
+        sys.stdout = real
     return code
 
 
@@ -87,19 +144,23 @@ def _run(argv: list[str] | None) -> int:
         app = build_app(argv)
         result = app(args=argv, prog_name="aistack", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
+    except OutputClosed:
+        raise
     except AistackError as exc:
         if debug:
             raise
-        if exc.exit_code == ExitCode.BAD_INPUT:
+        if exc.exit_code == ExitCode.BAD_INPUT and not isinstance(exc, SheetError):
             _error(f"aistack: {one_line(exc)}")
+        elif isinstance(exc, SheetError):  # every problem of every sheet, one line each
+            _error("\n".join(f"aistack: {one_line(line, MAX_SHEET_CHARS)}"
+                              for line in str(exc).split("\n")[:MAX_SHEET_LINES]))
         else:
             _error("\n".join(one_line(line) for line in str(exc).splitlines()))
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        _silence_stdout()
-        return 0
+        raise OutputClosed() from None
     except Exception as exc:  # click's usage errors carry exit_code and format_message
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `aistack` or `aistack specs`
             sys.stdout.write(exc.ctx.get_help() + "\n")  # type: ignore[attr-defined]
@@ -126,11 +187,11 @@ def _error(text: str) -> None:
         pass
 
 
-def _silence_stdout() -> None:
+def _silence_stdout(stream) -> None:
     """After the reader went away: point stdout at /dev/null so the final flush cannot fail."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
     except (OSError, ValueError, AttributeError):
         pass
 

@@ -48,3 +48,9 @@ class CheckFailed(AistackError):
     """A --check condition did not hold. Exit code 1."""
 
     exit_code = ExitCode.CHECK_FAILED
+
+
+class OutputClosed(AistackError):
+    """The reader of stdout went away (``aistack ... | head``): the run ends quietly, exit 0."""
+
+    exit_code = ExitCode.OK

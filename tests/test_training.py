@@ -223,9 +223,10 @@ def test_higher_mtbf_never_lowers_goodput(mtbf_a, mtbf_b, gpus, checkpoint_s, re
 def test_done_example_table_reads_at_a_glance(cli):
     run = cli(*DONE)
     assert run.code == 0, run.err
-    for fragment in ("67.8 days", "$66.39M", "GWh", "GiB", "3.8e+25 FLOP",
+    # $75.19M = 16,384 GPUs x 67.8 days x 24 h x $2.82, the h100-sxm default price (catalog v2 basis)
+    for fragment in ("67.8 days", "$75.19M", "GWh", "GiB", "3.8e+25 FLOP",
                      "assumption: MFU 40% of the dense bf16 peak (default;",
-                     "assumption: price $2.49 per GPU-hour", "as of 2026-01",
+                     "assumption: price $2.82 per GPU-hour", "as of 2026-02", "dated 2025-04 to 2026-12",
                      "assumption: tp 8 · pp 16: the smallest tensor×pipeline layout that fits"):
         assert fragment in run.out, fragment
     assert "does not fit" not in run.out

@@ -27,12 +27,18 @@ def _bundled() -> dict:
         return json.load(handle)
 
 
+def bundled_sheet(kind: str, sheet_id: str) -> dict | None:
+    """The bundled (compiled) sheet of ``kind`` and canonical ``sheet_id``, ignoring user sheets."""
+    return _bundled()["sheets"].get(kind, {}).get(sheet_id)
+
+
 class Catalog:
     """Sheets by kind and id, as runtime dicts; ``get`` builds the dataclass."""
 
     def __init__(self, sheets: dict[str, dict[str, dict]], origins: dict[str, str] | None = None):
         self.sheets = sheets
         self.origins = origins or {}
+        self._built: dict[tuple[str, str], object] = {}
         self.aliases = {
             kind: {alias: sheet_id for sheet_id, sheet in by_id.items() for alias in sheet.get("aliases", [])}
             for kind, by_id in sheets.items()
@@ -52,7 +58,12 @@ class Catalog:
         return self.sheets[kind][self.resolve(kind, wanted)]
 
     def get(self, kind: str, wanted: str):
-        return TYPES[kind](**self.raw(kind, wanted))
+        """The sheet as its runtime record, built once per run."""
+        key = (kind, wanted)
+        found = self._built.get(key)
+        if found is None:
+            found = self._built[key] = TYPES[kind](**self.raw(kind, wanted))
+        return found
 
     def ids(self, kind: str) -> list[str]:
         return sorted(self.sheets.get(kind, {}))

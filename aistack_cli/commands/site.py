@@ -267,9 +267,12 @@ def _overhead(sheet, accelerator, power_w, given):
             "the rating minus the accelerators at TDP (no measured host power is published for it)")
     if given is not None:
         return given, [f"host overhead {units.format_si(given, 'W')} per system (--node-overhead)"], []
+    basis = getattr(sheet, "max_power_basis", "rated")
+    if basis != "rated":
+        what += f"; the sheet's power is {'an ' if basis == 'estimate' else ''}{basis}, not a vendor rating"
     tdp = accelerator.tdp_w if accelerator.tdp_w is not None else power_w
     overhead = host_overhead_w(sheet.max_power_w, sheet.accelerators, tdp)
-    if overhead >= 0:
+    if overhead > 0.01 * sheet.max_power_w:
         return overhead, [what], []
     if overhead >= -0.01 * sheet.max_power_w:
         return 0.0, [what], [f"system {sheet.id}: its rated power is the accelerators alone; host overhead taken as 0 "

@@ -211,10 +211,7 @@ def _mfu(catalog, o, notes: _Notes) -> float:
 def _price(o, accelerator, notes: _Notes) -> float | None:
     if o.price_per_gpu_hour is not None:
         return o.price_per_gpu_hour
-    if accelerator.price_usd_per_hour is not None:
-        notes.assumptions.append(f"price ${accelerator.price_usd_per_hour:,.2f} per GPU-hour: the {accelerator.id} "
-                                 f"sheet's typical on-demand price as of {accelerator.price_as_of} (prices move; "
-                                 "give --price-per-gpu-hour)")
+    notes.assumptions.append(accelerator.price_note())  # the price basis, or the prices the sheet has on others
     return accelerator.price_usd_per_hour
 
 

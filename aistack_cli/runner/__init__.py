@@ -228,8 +228,9 @@ def points(prepared: Prepared, catalog) -> Iterator[Point]:
     """Each point of the sweep, computed when asked for (a generator: rows stream)."""
     calc = prepared.calc
     explain = prepared.common.get("explain", False)
+    labelled = prepared.swept and (prepared.checks or prepared.common.get("format") is Format.table)
     for combo in combinations(prepared.axes):
-        label = _label(calc, prepared.swept, combo) if prepared.swept else ""
+        label = _label(calc, prepared.swept, combo) if labelled else ""
         try:
             point = calc.fn(catalog, Options(combo, prepared.given))
         except InputError as exc:
@@ -248,16 +249,30 @@ def _label(calc: Calculator, swept: list[str], combo: dict) -> str:
     return ", ".join(f"{calc.by_name[n].key}={humanize(calc.by_name[n].key, combo[n])}" for n in swept)
 
 
+_DECLARED: dict[str, tuple[frozenset, frozenset]] = {}
+
+
 def conform(point: Point, command: str) -> Point:
-    """Every declared key of the command, in registry order; an undeclared key is a bug."""
+    """Every declared key of the command, in registry order, as plain JSON values (see
+    render.machine.flat); an undeclared key is a bug, caught by the tests."""
+    from aistack_cli.render.machine import flat
+
     inputs, results = fields.COMMANDS[command]
-    for given, declared, role in ((point.inputs, inputs, "input"), (point.results, results, "result")):
-        extra = set(given) - set(declared)
-        if extra:
-            raise RuntimeError(f"{command} emits {role} keys not declared in fields.COMMANDS: {sorted(extra)}")
-    point.inputs = {k: point.inputs.get(k) for k in inputs}
-    point.results = {k: point.results.get(k) for k in results} if point.error is None else dict.fromkeys(results)
+    if command not in _DECLARED:
+        _DECLARED[command] = (frozenset(inputs), frozenset(results))
+    declared_inputs, declared_results = _DECLARED[command]
+    if not (point.inputs.keys() <= declared_inputs and point.results.keys() <= declared_results):
+        extra = sorted((point.inputs.keys() - declared_inputs) | (point.results.keys() - declared_results))
+        raise RuntimeError(f"{command} emits keys not declared in fields.COMMANDS: {extra}")
+    point.inputs = flat(point.inputs, inputs)
+    point.results = flat(point.results, results) if point.error is None else dict.fromkeys(results)
     return point
+
+
+def stream(prepared: Prepared, catalog) -> Iterator[Point]:
+    """The points in output order: as computed, or ranked for a comparison (only the ranked
+    options swept), for the CLI and the Python API alike."""
+    return _ranked(prepared, points(prepared, catalog))
 
 
 def _ranked(prepared: Prepared, stream: Iterator[Point]) -> Iterator[Point]:
@@ -294,7 +309,7 @@ def run(calc: Calculator, raw: dict[str, Any], common: dict) -> None:
     prepared = prepare(calc, raw, common)
     catalog = catalog_module.load(prepared.common.get("specs"))
     gate = Gate(prepared)
-    report = Report(command=calc.name, points=gate.watch(_ranked(prepared, points(prepared, catalog))),
+    report = Report(command=calc.name, points=gate.watch(stream(prepared, catalog)),
                     single=prepared.single, swept=[calc.by_name[n].key for n in prepared.swept],
                     columns=calc.columns, explain=prepared.common.get("explain", False),
                     quiet=prepared.common.get("quiet", False), notes=prepared.notes)

@@ -86,6 +86,7 @@ def _toml(text: str, path: str, what: str) -> Any:
     except RecursionError:
         raise InputError(f"{what}: {units.show(path, 160)} is nested too deeply") from None
     _check_depth(data, path, what)
+    _check_text(data, path, what)
     return data
 
 
@@ -99,6 +100,7 @@ def _json(text: str, path: str, what: str) -> Any:
     except RecursionError:
         raise InputError(f"{what}: {units.show(path, 160)} is nested too deeply") from None
     _check_depth(data, path, what)
+    _check_text(data, path, what)
     return data
 
 
@@ -142,7 +144,24 @@ def load_yaml(text: str, path: str, what: str, *, many: bool = False) -> Any:
 
 def _construct(loader, node, path: str, what: str) -> Any:
     _check_nodes(node, path, what)
-    return loader.construct_document(node)
+    data = loader.construct_document(node)
+    _check_text(data, path, what)
+    return data
+
+
+def _check_text(data: Any, path: str, what: str) -> None:
+    """No lone surrogates (they cannot be printed or saved as UTF-8)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in value):
+                raise InputError(f"{what}: {units.show(path, 160)} holds a lone surrogate (\\ud800-\\udfff), "
+                                 "which is not text")
+        elif isinstance(value, dict):
+            stack += [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            stack += value
 
 
 def _check_nodes(root, path: str, what: str) -> None:
@@ -225,6 +244,8 @@ def _loader_class():
 
     def construct_int(loader, node):
         text = loader.construct_scalar(node)
+        if len(text.lstrip("+-")) > 40:  # beyond float range, and beyond anything a sheet measures
+            raise yaml.constructor.ConstructorError(None, None, "integer with more than 40 digits", node.start_mark)
         if text.startswith("0o"):
             return int(text[2:], 8)
         if text.startswith("0x"):

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from aistack_cli import units
 from aistack_cli.errors import InputError
-from aistack_cli.runner.sweep import Sweep, expand_range, is_range, is_thousands, split_items
+from aistack_cli.runner.sweep import MAX_POINTS, Sweep, expand_range, is_range, is_thousands, split_items
 
 # Quantity kinds (``units`` dimensions) and the metavar each shows in --help.
 METAVARS = {
@@ -117,9 +117,12 @@ class Opt(NamedTuple):
         values: list[Any] = []
         for item in split_items(text, self.flag) if self.sweep else [text]:
             if numeric and is_range(item):
-                values += [self.one(v) for v in expand_range(item, self.flag, self._quantity, self.integer)]
+                budget = MAX_POINTS - len(values)
+                values += [self.one(v) for v in expand_range(item, self.flag, self._quantity, self.integer, budget)]
             else:
                 values.append(self.one(item))
+            if len(values) > MAX_POINTS:
+                raise InputError(f"{self.flag}: more than {MAX_POINTS:,} values")
         return values
 
     def _thousands(self, text: str, notes: list[str]) -> list[Any]:

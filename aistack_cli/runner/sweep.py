@@ -20,6 +20,7 @@ points per sweep.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -66,8 +67,10 @@ def _inherit_unit(text: str, other: str) -> str:
     return text
 
 
-def expand_range(item: str, flag: str, parse: Callable[[str], float], integer: bool) -> list[float]:
-    """The values of ``start:stop:step``; the point count is checked before they are built."""
+def expand_range(item: str, flag: str, parse: Callable[[str], float], integer: bool,
+                 budget: int = MAX_POINTS) -> list[float]:
+    """The values of ``start:stop:step``; the count is checked against ``budget`` (what is left of
+    the option's MAX_POINTS) before any value is built."""
     match = _RANGE.match(item)
     if not match:
         raise InputError(f"{flag}: cannot read {units.show(item)} as a range; expected start:stop:+step "
@@ -82,7 +85,7 @@ def expand_range(item: str, flag: str, parse: Callable[[str], float], integer: b
         if not step > 0:
             raise InputError(f"{flag}: a linear step must be above zero, got {units.show(step_text)}")
         count = math.floor((stop - start) / step * (1 + 1e-12) + 1e-9) + 1
-        _check_count(count, flag)
+        _check_count(count, flag, budget)
         values = [start + i * step for i in range(count)]
     else:
         factor_text = step_text[1:] if step_text[:1] in ("x", "X", "*", "×") else step_text
@@ -96,7 +99,7 @@ def expand_range(item: str, flag: str, parse: Callable[[str], float], integer: b
         if not start > 0:
             raise InputError(f"{flag}: a geometric range must start above zero, got {units.show(start_text)}")
         count = math.floor(math.log(stop / start) / math.log(factor) + 1e-9) + 1
-        _check_count(count, flag)
+        _check_count(count, flag, budget)
         values = [start * factor**i for i in range(count)]
     values = [float(f"{v:.12g}") for v in values]  # 1.1 + 2·0.1 is 1.3, not 1.3000000000000003
     if integer:
@@ -104,9 +107,9 @@ def expand_range(item: str, flag: str, parse: Callable[[str], float], integer: b
     return values
 
 
-def _check_count(count: int, flag: str) -> None:
-    if count > MAX_POINTS:
-        raise InputError(f"{flag}: the range has {count:,} values, more than {MAX_POINTS:,}")
+def _check_count(count: int, flag: str, budget: int) -> None:
+    if count > budget:
+        raise InputError(f"{flag}: more than {MAX_POINTS:,} values in all; this range alone has {count:,}")
 
 
 def is_range(item: str) -> bool:
@@ -123,13 +126,5 @@ def total_points(lengths: list[int]) -> int:
 def combinations(axes: dict[str, list]) -> Iterator[dict]:
     """Every combination of the axes' values, the first axis slowest, built one at a time."""
     names = list(axes)
-
-    def walk(index: int, chosen: dict) -> Iterator[dict]:
-        if index == len(names):
-            yield dict(chosen)
-            return
-        for value in axes[names[index]]:
-            chosen[names[index]] = value
-            yield from walk(index + 1, chosen)
-
-    yield from walk(0, {})
+    for values in itertools.product(*axes.values()):
+        yield dict(zip(names, values))
