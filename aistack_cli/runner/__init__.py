@@ -31,9 +31,10 @@ MAX_FAILURE_LINES = 20
 class Calculator:
     def __init__(self, name: str, help: str, fn: Callable[..., Point], options: tuple[Opt, ...],
                  examples: tuple[str, ...] = (), columns: list[str] | None = None, sort_by: str | None = None,
-                 rank_over: tuple[str, ...] = ()):
+                 rank_over: tuple[str, ...] = (), alt_columns: dict[str, list[str]] | None = None):
         self.name, self.help, self.fn, self.options, self.examples = name, help, fn, options, examples
         self.columns = columns  # results a sweep table shows
+        self.alt_columns = alt_columns or {}  # ... or these, when the flag option named by the key is set
         self.sort_by = sort_by  # rank rows by this result (ascending, None last) ...
         self.rank_over = rank_over  # ... when only these options are swept (a comparison)
         self.by_name = {opt.name: opt for opt in options}
@@ -43,11 +44,15 @@ REGISTRY: dict[str, Calculator] = {}
 
 
 def calculator(name: str, help: str, options: list[Opt], examples: tuple[str, ...] = (),
-               columns: list[str] | None = None, sort_by: str | None = None, rank_over: tuple[str, ...] = ()):
-    """Register ``fn`` as the calculator behind subcommand ``name``."""
+               columns: list[str] | None = None, sort_by: str | None = None, rank_over: tuple[str, ...] = (),
+               alt_columns: dict[str, list[str]] | None = None):
+    """Register ``fn`` as the calculator behind subcommand ``name``. ``fn`` returns a Point, or a
+    list of Points (rows, e.g. a ranked search); ``alt_columns`` names the table columns to show
+    instead when a flag option is set."""
 
     def decorate(fn):
-        REGISTRY[name] = Calculator(name, help, fn, tuple(options), examples, columns, sort_by, rank_over)
+        REGISTRY[name] = Calculator(name, help, fn, tuple(options), examples, columns, sort_by, rank_over,
+                                    alt_columns)
         return fn
 
     return decorate
@@ -232,15 +237,16 @@ def points(prepared: Prepared, catalog) -> Iterator[Point]:
     for combo in combinations(prepared.axes):
         label = _label(calc, prepared.swept, combo) if labelled else ""
         try:
-            point = calc.fn(catalog, Options(combo, prepared.given))
+            computed = calc.fn(catalog, Options(combo, prepared.given))
         except InputError as exc:
             if prepared.single:
                 raise
-            point = Point({calc.by_name[n].key: combo[n] for n in prepared.swept}, {}, error=str(exc))
-        if not explain:
-            point.steps = []
-        point.label = label
-        yield conform(point, calc.name)
+            computed = Point({calc.by_name[n].key: combo[n] for n in prepared.swept}, {}, error=str(exc))
+        for point in computed if isinstance(computed, list) else [computed]:
+            if not explain:
+                point.steps = []
+            point.label = label
+            yield conform(point, calc.name)
 
 
 def _label(calc: Calculator, swept: list[str], combo: dict) -> str:
@@ -309,9 +315,11 @@ def run(calc: Calculator, raw: dict[str, Any], common: dict) -> None:
     prepared = prepare(calc, raw, common)
     catalog = catalog_module.load(prepared.common.get("specs"))
     gate = Gate(prepared)
+    columns = next((cols for flag, cols in calc.alt_columns.items() if any(prepared.axes.get(flag, ()))),
+                   calc.columns)
     report = Report(command=calc.name, points=gate.watch(stream(prepared, catalog)),
                     single=prepared.single, swept=[calc.by_name[n].key for n in prepared.swept],
-                    columns=calc.columns, explain=prepared.common.get("explain", False),
+                    columns=columns, explain=prepared.common.get("explain", False),
                     quiet=prepared.common.get("quiet", False), notes=prepared.notes)
     write(report, prepared.common["format"], sys.stdout)
     if gate.rows and len(gate.errors) == gate.rows:
