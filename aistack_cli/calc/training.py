@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from aistack_cli.calc import power as power_calc
 from aistack_cli.calc.common import Step, fmt, host_overhead_w
 from aistack_cli.calc.layout import Batch, Layout, Space, Transformer, memory_per_gpu, micro_batches
 from aistack_cli.calc.step import Network, StepModel, StepTime, search
@@ -102,7 +103,9 @@ class Power:
     """Average draw as a fraction of the rated maximum, facility overhead and grid intensity.
 
     ``system_max_w`` and ``system_accelerators`` come from a system sheet (e.g. DGX H100) and add
-    the host's share (CPUs, memory, NICs, fans) above the accelerators' TDP.
+    the host's share (CPUs, memory, NICs, fans) above the accelerators' TDP. A command that has
+    resolved the whole system and its network passes ``system`` and ``fabric`` instead; the energy
+    is then cluster-power's, for the same accelerator-hours (calc.power, one formula).
     """
 
     gpu_power_fraction: float
@@ -110,6 +113,10 @@ class Power:
     carbon_g_per_kwh: float
     system_max_w: float | None = None
     system_accelerators: int | None = None
+    accounting: str = "metered"
+    carbon_market_g_per_kwh: float | None = None
+    system: power_calc.SystemSpec | None = None
+    fabric: power_calc.Fabric | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,7 @@ class TrainCostResult:
     average_power_w: float | None
     energy_wh: float | None
     co2_kg: float | None
+    co2_market_kg: float | None
     goodput_fraction: float | None
     checkpoint_interval_s: float | None
     interruptions_expected: float | None
@@ -254,14 +262,12 @@ def host_w_per_gpu(system_max_w: float, accelerators: int, tdp_w: float) -> floa
     return max(0.0, host_overhead_w(system_max_w, accelerators, tdp_w) / accelerators)
 
 
-def average_power_w(gpus: int, tdp_w: float, host_w: float, fraction: float, pue: float) -> float:
-    """Facility power while training: n · (TDP + host share) · average-draw fraction · PUE."""
-    return gpus * (tdp_w + host_w) * fraction * pue
+def average_power_w(gpus: int, watts_per_gpu_all_in: float) -> float:
+    """Facility power while training: n · the all-in facility power of one accelerator."""
+    return gpus * watts_per_gpu_all_in
 
 
-def co2_kg(energy_wh: float, carbon_g_per_kwh: float) -> float:
-    """Location-based emissions: kWh × grid intensity (g/kWh), in kg."""
-    return energy_wh / 1000.0 * carbon_g_per_kwh / 1000.0
+co2_kg = power_calc.co2_kg
 
 
 # ---- failures ------------------------------------------------------------------------------
@@ -667,32 +673,56 @@ def _layout_results(plan: Plan, seq_len: int, shape: Shape, device: Device) -> d
 
 
 def _energy(out: dict, device: Device, power: Power | None, notes: _Notes) -> dict:
+    """Energy and CO2 of the run: cluster-power's facility power per accelerator (same accounting,
+    same site; calc.power.average_facility_power) times the run's accelerator-hours, so both
+    calculators agree by construction."""
     if power is None:
         return {}
-    if device.tdp_w is None:
+    system = power.system or _system_of(device, power)
+    if system is None:
         notes.warnings.append(f"the {device.id} sheet lists no TDP: energy and CO2 are not computed")
         return {}
-    host = 0.0
-    if power.system_max_w is not None:
-        host = host_w_per_gpu(power.system_max_w, power.system_accelerators, device.tdp_w)
-        notes.steps.append(Step(
-            "host_w_per_gpu", "(system max power − accelerators · TDP) / accelerators",
-            f"({fmt(power.system_max_w)} − {power.system_accelerators} · {fmt(device.tdp_w)}) / "
-            f"{power.system_accelerators}", host, "W", "system sheet (rated maximum)"))
-    watts = average_power_w(out["gpus"], device.tdp_w, host, power.gpu_power_fraction, power.pue)
-    energy = watts * out["wall_clock_s"] / 3600.0
+    gpus = out["gpus"]
+    gpu_hours = gpus * out["wall_clock_s"] / 3600.0
+    draw = power_calc.Draw(power.gpu_power_fraction, power.accounting)
+    it_w, facility_w, installed = power_calc.average_facility_power(
+        gpus, system, draw, power.fabric if power.accounting == "metered" else None, power.pue)
+    per_gpu = facility_w / installed
+    watts = average_power_w(gpus, per_gpu)
+    energy = per_gpu * gpu_hours
+    market = power.carbon_g_per_kwh if power.carbon_market_g_per_kwh is None else power.carbon_market_g_per_kwh
+    counted = ("load · (accelerators + hosts in whole systems) + network" if power.accounting == "metered"
+               else "rated power of the accelerators")
     notes.steps += [
-        Step("average_power_w", "gpus · (TDP + host) · power fraction · PUE",
-             f"{out['gpus']} · ({fmt(device.tdp_w)} + {fmt(host)}) · {fmt(power.gpu_power_fraction)} · "
-             f"{fmt(power.pue)}", watts, "W", SRC_PUE),
-        Step("energy_wh", "average_power_w · wall_clock_s / 3600",
-             f"{fmt(watts)} · {fmt(out['wall_clock_s'])} / 3600", energy, "Wh", "definition"),
+        Step("watts_per_gpu_all_in", f"IT power ({counted}) · PUE / accelerators installed",
+             f"{fmt(it_w)} · {fmt(power.pue)} / {installed}", per_gpu, "W", "calc.power (the same formula as cluster-power); " + (
+                 power_calc.SRC_TDP if power.accounting == "tdp" else power_calc.SRC_PUE)),
+        Step("average_power_w", "gpus · watts_per_gpu_all_in", f"{gpus} · {fmt(per_gpu)}", watts, "W",
+             "facility power while training"),
+        Step("energy_wh", "watts_per_gpu_all_in · gpu_hours", f"{fmt(per_gpu)} · {fmt(gpu_hours)}", energy, "Wh",
+             "definition"),
         Step("co2_kg", "energy_kwh · g/kWh / 1000", f"{fmt(energy / 1000)} · {fmt(power.carbon_g_per_kwh)} / 1000",
-             co2_kg(energy, power.carbon_g_per_kwh), "kg", "location-based accounting (GHG Protocol)"),
+             co2_kg(energy, power.carbon_g_per_kwh), "kg", power_calc.SRC_SCOPE2 + ", location-based"),
+        Step("co2_market_kg", "energy_kwh · market g/kWh / 1000", f"{fmt(energy / 1000)} · {fmt(market)} / 1000",
+             co2_kg(energy, market), "kg", power_calc.SRC_SCOPE2 + ", market-based"),
     ]
-    if power.system_max_w is None:
+    if power.accounting == "tdp":
+        notes.assumptions.append("tdp accounting (as model cards count): accelerators at their rated power all the "
+                                 "time; hosts, network and storage are not counted")
+    elif power.system is None and power.system_max_w is None:
         notes.assumptions.append("accelerators only: host CPUs, memory, NICs and fans are not counted (give --system)")
-    return {"average_power_w": watts, "energy_wh": energy, "co2_kg": co2_kg(energy, power.carbon_g_per_kwh)}
+    return {"average_power_w": watts, "energy_wh": energy, "co2_kg": co2_kg(energy, power.carbon_g_per_kwh),
+            "co2_market_kg": co2_kg(energy, market)}
+
+
+def _system_of(device: Device, power: Power) -> power_calc.SystemSpec | None:
+    """The system from a sheet's rating (accelerators plus host share), or the accelerator alone."""
+    if device.tdp_w is None:
+        return None
+    if power.system_max_w is None:
+        return power_calc.SystemSpec(1, 1, device.tdp_w, 0.0, 0, None, device.tdp_w)
+    overhead = max(0.0, host_overhead_w(power.system_max_w, power.system_accelerators, device.tdp_w))
+    return power_calc.SystemSpec(power.system_accelerators, 1, device.tdp_w, overhead, 0, None, device.tdp_w)
 
 
 def _failures(out: dict, failures: Failures, cluster: Cluster, notes: _Notes) -> dict:

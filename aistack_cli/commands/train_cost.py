@@ -11,9 +11,11 @@ from aistack_cli.calc.collectives import Efficiency, Fabric, Tier
 from aistack_cli.calc.common import result_values
 from aistack_cli.calc.hardware import Chip
 from aistack_cli.calc.layout import RECOMPUTE, Layout, Space, transformer
+from aistack_cli.calc.power import rack_power_peak_w
 from aistack_cli.calc.step import RANK_KEYS, Network, search
 from aistack_cli.calc.training import (Cluster, Device, Failures, Power, Shape, global_batch, human_count,
                                        step_model, total_flop, train_cost as compute)
+from aistack_cli.commands import site
 from aistack_cli.commands.common import (ACTIVE_PARAMS, HEAD_DIM, HEADS, HIDDEN_SIZE, KV_HEADS, LAYERS, PARAMS,
                                          accelerator_precision)
 from aistack_cli.errors import InputError
@@ -31,6 +33,13 @@ FAMILIES = (("nvlink-3", "ampere"), ("nvlink-4", "hopper"), ("nvlink-5", "blackw
 MESH_FAMILIES = ("infinity-fabric", "gaudi-roce")  # switchless meshes: a subgroup reaches only its own links
 SEARCH_COLUMNS = ["layout", "step_time_s", "mfu", "memory_used_bytes_per_gpu", "limiting_term"]
 
+# Energy and CO2: the same options, defaults and formula as cluster-power (commands/site.py, calc/power.py).
+POWER_OPTIONS = [
+    site.ACCOUNTING, site.SITE, site.COOLING, site.PUE, site.GRID, site.CARBON, site.CARBON_MARKET,
+    site.LOAD._replace(help="Average draw as a fraction of rated power (default 0.76, measured in training).",
+                       flags=("--gpu-power-fraction",)),
+    site.NETWORK._replace(help="Scale-out fabric counted in the energy (--network none leaves it out)."),
+]
 OPTIONS = [
     Opt("model", "id", "Model id from the catalog, e.g. llama-3.1-405b.", ids="model"),
     PARAMS, ACTIVE_PARAMS, LAYERS, HIDDEN_SIZE, HEADS, KV_HEADS, HEAD_DIM,
@@ -79,12 +88,9 @@ OPTIONS = [
         lo=0, lo_open=True, hi=1),
     Opt("price_per_gpu_hour", "usd_per_hour", "USD per GPU-hour (default: the sheet's dated price).",
         field="price_usd_per_gpu_hour", lo=0, lo_open=True, hi=1e4),
-    Opt("pue", "ratio", "Power usage effectiveness (default: the pue default, 1.58).", lo=1, hi=3),
-    Opt("carbon_intensity", "g_per_kwh", "Grid g CO2 per kWh (default 481, world 2023).",
-        field="carbon_intensity_g_per_kwh", lo=0, hi=2000),
-    Opt("load", "fraction", "Average draw as a fraction of rated power (default 0.76, measured).",
-        field="load_fraction", lo=0, lo_open=True, hi=1, flags=("--gpu-power-fraction",)),
-    Opt("system", "id", "System sheet for host power and the network, e.g. dgx-h100.", ids="system"),
+    *POWER_OPTIONS,
+    Opt("system", "id", "System sheet for host power and the network, e.g. dgx-h100 (default: the accelerator's "
+        "system sheet).", ids="system"),
     Opt("inter", "id", "Scale-out interconnect of the step model's network, e.g. ib-hdr or roce-400g (default: the "
         "system's).", ids="interconnect"),
     Opt("nics_per_node", "int", "Scale-out NICs per scale-up domain (default: the system's, else one per GPU).",
@@ -104,8 +110,8 @@ EXAMPLES = (
     "aistack train-cost --model gpt-3-175b --tokens 300B --gpu a100-80gb --gpus 1024 --tp 8 --pp 8 --global-batch 1536",
     "aistack train-cost --model llama-3.1-70b --tokens 15T --gpu h100-sxm --target-days 30",
 )
-NEEDS_GPU = ("gpus", "target_days", "mfu", "price_per_gpu_hour", "pue", "carbon_intensity", "load", "system", "tp",
-             "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute", "mtbf_gpu_hours", "checkpoint_time",
+NEEDS_GPU = ("gpus", "target_days", "mfu", "price_per_gpu_hour", *(opt.name for opt in POWER_OPTIONS), "system",
+             "tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute", "mtbf_gpu_hours", "checkpoint_time",
              "restart_time", "goodput", "global_batch", "global_batch_tokens", "search", "capacity_factor")
 ARCH = ("layers", "hidden_size", "heads")
 MORE_ARCH = ("kv_heads", "head_dim", "ffn_size", "vocab_size", "experts", "experts_active", "shared_experts",
@@ -570,32 +576,50 @@ class _Progress:
 _progress = _Progress()
 
 
-def _site_default(catalog, o, name: str, default_id: str, what) -> float:
-    """A site figure: the option when given, else the cited default (with its note)."""
-    value = getattr(o, name)
-    if value is not None:
-        return value
-    return catalog.get("default", default_id).value
+_POWER_SETUPS: dict[tuple, tuple] = {}  # resolved once per distinct power options (sweeps)
 
 
 def _power(catalog, o, accelerator, notes: _Notes) -> tuple[Power, dict]:
-    fraction = _site_default(catalog, o, "load", "load-fraction", "load")
-    pue = _site_default(catalog, o, "pue", "pue", "PUE")
-    carbon = _site_default(catalog, o, "carbon_intensity", "carbon-intensity", "grid")
-    for name, default_id, text in (("load", "load-fraction", f"average draw {fraction:.0%} of rated power"),
-                                   ("pue", "pue", f"PUE {pue:g}"),
-                                   ("carbon_intensity", "carbon-intensity", f"grid {carbon:g} g CO2/kWh")):
-        notes.assumptions.append(text + " (given)" if getattr(o, name) is not None
-                                 else catalog.get("default", default_id).note(text))
-    inputs = {"load_fraction": fraction, "pue": pue, "carbon_intensity_g_per_kwh": carbon}
-    if o.system is None:
-        return Power(fraction, pue, carbon), inputs
-    sheet = catalog.get("system", o.system)
-    if sheet.accelerator != accelerator.id:
-        raise InputError(f"--system: {sheet.id} holds {sheet.accelerator}, not {accelerator.id}")
-    inputs.update({"system": sheet.id, "system_max_power_w": sheet.max_power_w})
-    notes.assumptions.append(f"host power from {sheet.id}'s rated maximum, scaled by the same draw fraction")
-    return Power(fraction, pue, carbon, sheet.max_power_w, sheet.accelerators), inputs
+    """Energy inputs resolved exactly as cluster-power resolves them (commands/site.py), once per
+    distinct set of power options."""
+    key = (id(catalog), accelerator.id, o.system, o.inter, *(getattr(o, opt.name) for opt in POWER_OPTIONS))
+    hit = _POWER_SETUPS.get(key)
+    if hit is None:
+        if len(_POWER_SETUPS) > 1024:
+            _POWER_SETUPS.clear()
+        hit = _POWER_SETUPS[key] = (catalog, _resolve_power(catalog, o, accelerator))  # keeps the id unique
+    power, inputs, assumptions, warnings = hit[1]
+    notes.assumptions += assumptions
+    notes.warnings += warnings
+    return power, dict(inputs)
+
+
+def _resolve_power(catalog, o, accelerator) -> tuple:
+    spec, system_inputs, system_notes, warnings = site.system(catalog, accelerator.id, o.system, required=False)
+    fabric, net_inputs, net_notes, net_warnings = site.fabric(catalog, o.network, o.inter, system_inputs,
+                                                              required=False)
+    power_notes: list[str] = []
+    if o.accounting == "tdp" and o.load is not None:
+        raise InputError("--load: tdp accounting counts accelerators at their rated power all the time; "
+                         "use --accounting metered to set a load")
+    load = None if o.accounting == "tdp" else site.load_fraction(catalog, o.load, "training", accelerator.id,
+                                                                 power_notes)
+    if spec is None:  # no power figure for the accelerator: calc.training warns that energy is not computed
+        chosen = o.cooling or "air"
+    else:
+        limit = None if spec.systems_per_rack is not None else catalog.get("default", "rack-power-limit").value
+        chosen = site.cooling(catalog, o.cooling, rack_power_peak_w(spec, limit), power_notes)
+    region = site.grid_region(catalog, o.grid)
+    figures = site.site_figures(catalog, o, o.site, chosen, region, power_notes)
+    if o.accounting == "metered":
+        power_notes += system_notes + net_notes
+    power = Power(load if load is not None else 1.0, figures["pue"], figures["carbon_intensity_g_per_kwh"],
+                  accounting=o.accounting, carbon_market_g_per_kwh=figures["carbon_market_g_per_kwh"], system=spec,
+                  fabric=fabric)
+    inputs = {"accounting": o.accounting, "load_fraction": load, "site": o.site, "cooling": chosen, "grid": region,
+              **figures, "system": system_inputs["system"], "system_max_power_w": system_inputs["system_max_power_w"],
+              "network": net_inputs["network"]}
+    return power, inputs, tuple(power_notes), (*warnings, *net_warnings)
 
 
 def _failures(catalog, o, notes: _Notes) -> tuple[Failures, dict]:
