@@ -25,6 +25,7 @@ UNITS = {
     "kg": "kilograms", "L": "litres", "mm": "millimetres", "mm2": "square millimetres",
     "1/cm2": "defects per square centimetre", "year": "a calendar year", "text": "a word",
     "id": "a catalog id", "bool": "true or false", "quarters": "quarters of a year",
+    "years": "a duration in years", "USD/W": "US dollars per watt", "USD/kW-month": "US dollars per kilowatt per month",
 }
 
 F = tuple[str, str]
@@ -427,6 +428,44 @@ FIELDS: dict[str, F] = {
     "nre_cost_fraction": ("fraction", "NRE's share of the unit cost"),
     "wafers_needed": ("count", "wafers for the production run"),
     "run_wafer_cost_usd": ("USD", "wafer cost of the production run"),
+    # ---- tco --------------------------------------------------------------------------------
+    "gpu_price_basis": ("text", "where the accelerator price comes from: list (the sheet's purchase price), bom (the "
+                                "fab chain over a vendor margin) or given"),
+    "gpu_price_usd": ("USD", "price of one accelerator"),
+    "vendor_margin": ("fraction", "vendor gross margin the fab chain's unit cost is marked up by (bom)"),
+    "host_capex_ratio": ("ratio", "the rest of a system per accelerator, as a ratio of the accelerator's price"),
+    "switch_price_usd": ("USD", "price of one scale-out switch"),
+    "transceiver_price_usd": ("USD", "price of one optical module"),
+    "facility": ("text", "build (construction, paid off) or colo (rented per kW-month)"),
+    "construction_usd_per_w": ("USD/W", "building cost per watt of critical IT"),
+    "colocation_usd_per_kw_month": ("USD/kW-month", "colocation rent per kW of critical IT per month"),
+    "gpu_life_years": ("years", "years the hardware is paid off over"),
+    "facility_life_years": ("years", "years the building is paid off over"),
+    "cost_of_capital": ("fraction", "annual cost of the capital"),
+    "maintenance_fraction": ("fraction", "hardware maintenance and operations per year, over the hardware capex"),
+    "operations_fraction": ("fraction", "building operations per year, over the construction cost"),
+    "utilization": ("fraction", "share of the owned hours that do useful work"),
+    "gpu_capex_usd": ("USD", "accelerators"),
+    "host_capex_usd": ("USD", "the rest of the systems (hosts, NICs, scale-up switches, chassis)"),
+    "network_capex_usd": ("USD", "scale-out switches and optical modules"),
+    "facility_capex_usd": ("USD", "the building (0 when rented)"),
+    "capex_usd": ("USD", "everything bought up front"),
+    "capex_usd_per_gpu": ("USD", "capex per accelerator installed"),
+    "capex_usd_per_w": ("USD/W", "capex per watt of critical IT"),
+    "facility_capex_usd_per_w": ("USD/W", "building cost per watt of critical IT (null when rented)"),
+    "gpu_cost_usd_per_year": ("USD", "accelerators paid off, per year"),
+    "host_cost_usd_per_year": ("USD", "the rest of the systems paid off, per year"),
+    "network_cost_usd_per_year": ("USD", "the scale-out network paid off, per year"),
+    "facility_cost_usd_per_year": ("USD", "the building paid off, or its rent, per year"),
+    "maintenance_cost_usd_per_year": ("USD", "hardware maintenance and operations per year"),
+    "operations_cost_usd_per_year": ("USD", "building operations per year"),
+    "cost_usd_per_year": ("USD", "everything, per year"),
+    "usd_per_gpu_hour": ("USD/h", "owner's cost of one used accelerator-hour"),
+    "break_even_utilization": ("fraction", "utilisation above which owning costs less than renting at the price "
+                                           "(above 1: renting is cheaper even at full use)"),
+    "unit_cost_usd_per_gpu": ("USD", "the fab chain's cost of one accelerator (package and NRE share)"),
+    "implied_margin_fraction": ("fraction", "share of the accelerator price above the fab chain's unit cost"),
+    "cost_basis": ("text", "how GPU-hours are priced: rent (a price) or own (the tco chain)"),
 }
 
 # Words a text key can take, for --check (compared case-insensitively) and the JSON Schema.
@@ -453,6 +492,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "redundancy": ("n", "n+1", "2n"),
     "yield_model": ("poisson", "murphy", "seeds", "negative-binomial"),
     "die_shape": ("given", "assumed square"),
+    "gpu_price_basis": ("list", "bom", "given"),
+    "facility": ("build", "colo"),
+    "cost_basis": ("rent", "own"),
     "clustering_scope": ("die", "core"),
     "op": ("all-reduce", "all-gather", "reduce-scatter", "broadcast", "reduce", "all-to-all", "send-recv"),
 }
@@ -557,7 +599,32 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "unit_cost_usd", "logic_cost_fraction", "hbm_cost_fraction", "packaging_cost_fraction",
          "test_cost_fraction", "yield_loss_fraction", "nre_cost_fraction", "wafers_needed", "run_wafer_cost_usd"),
     ),
+    "tco": (
+        ("gpu", "system", "gpus", "gpus_per_system", "workload", "load_fraction", "network", "inter", "switch_radix",
+         "power_per_switch_w", "power_per_transceiver_w", "storage_power_w", "site", "cooling", "grid", "pue",
+         "price_usd_per_kwh", "gpu_price_basis", "gpu_price_usd", "vendor_margin", "host_capex_ratio",
+         "switch_price_usd", "transceiver_price_usd", "facility", "construction_usd_per_w",
+         "colocation_usd_per_kw_month", "gpu_life_years", "facility_life_years", "cost_of_capital",
+         "maintenance_fraction", "operations_fraction", "utilization", "price_usd_per_gpu_hour"),
+        ("gpus_installed", "switches", "transceivers", "it_power_peak_w", "facility_power_w", "wafer_cost_usd",
+         "package_cost_usd", "unit_cost_usd_per_gpu", "implied_margin_fraction", "gpu_capex_usd", "host_capex_usd",
+         "network_capex_usd", "facility_capex_usd", "capex_usd", "capex_usd_per_gpu", "capex_usd_per_w",
+         "facility_capex_usd_per_w", "gpu_cost_usd_per_year", "host_cost_usd_per_year", "network_cost_usd_per_year",
+         "facility_cost_usd_per_year", "energy_cost_usd_per_year", "maintenance_cost_usd_per_year",
+         "operations_cost_usd_per_year", "cost_usd_per_year", "usd_per_gpu_hour", "break_even_utilization"),
+    ),
 }
+
+# --cost-basis own (issue 18): train-cost and inference-throughput carry the tco chain, wafer to run or token.
+_CHAIN_INPUTS = ("cost_basis", "gpu_price_basis", "gpu_price_usd", "vendor_margin", "host_capex_ratio",
+                 "switch_price_usd", "transceiver_price_usd", "facility", "construction_usd_per_w",
+                 "colocation_usd_per_kw_month", "gpu_life_years", "facility_life_years", "cost_of_capital",
+                 "maintenance_fraction", "operations_fraction", "utilization", "price_usd_per_kwh")
+_CHAIN_RESULTS = ("wafer_cost_usd", "package_cost_usd", "unit_cost_usd_per_gpu", "implied_margin_fraction",
+                  "capex_usd_per_gpu", "usd_per_gpu_hour")
+for _command in ("train-cost", "inference-throughput"):
+    _inputs, _results = COMMANDS[_command]
+    COMMANDS[_command] = (_inputs + tuple(k for k in _CHAIN_INPUTS if k not in _inputs), _results + _CHAIN_RESULTS)
 
 
 def unit(key: str) -> str:

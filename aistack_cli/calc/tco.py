@@ -28,6 +28,8 @@ import math
 from dataclasses import dataclass
 
 from aistack_cli.calc.common import Step, fmt
+from aistack_cli.calc.power import (Draw, Fabric, SystemSpec, average_facility_power, fabric_tiers, network_power_w,
+                                    optical_ends, switch_count, system_peak_w)
 
 HOURS_PER_YEAR = 8760.0
 MONTHS_PER_YEAR = 12.0
@@ -98,6 +100,26 @@ class TcoResult:
     assumptions: tuple[str, ...]
     warnings: tuple[str, ...]
     steps: tuple[Step, ...]
+
+
+def cluster_gear(gpus: int, system: SystemSpec, draw: Draw, fabric: Fabric | None, pue: float, storage_w: float,
+                 price_usd_per_kwh: float) -> Gear:
+    """What the cluster-power model counts for ``gpus`` accelerators: whole systems, the fat tree's switches
+    and the optical modules plugged into them (a system's own NIC optics are in its price and rated power),
+    the critical IT load (every system at its rated maximum plus network and storage: cluster-power's
+    ``it_power_peak_w``) and the average facility draw (``calc.power.average_facility_power``, the formula
+    cluster-power and train-cost use)."""
+    systems = math.ceil(gpus / system.gpus_per_system)
+    endpoints = systems * system.nics_per_system
+    if fabric is None or endpoints == 0:
+        switches = modules = 0
+    else:
+        tiers = fabric_tiers(endpoints, fabric.radix)
+        switches = switch_count(endpoints, fabric.radix, tiers)
+        modules = optical_ends(endpoints, tiers, fabric.topology)[1]
+    peak = systems * system_peak_w(system, draw.power_cap) + network_power_w(endpoints, fabric) + storage_w
+    _, facility_w, installed = average_facility_power(gpus, system, draw, fabric, pue, storage_w)
+    return Gear(installed, switches, modules, peak, facility_w, price_usd_per_kwh)
 
 
 def capital_recovery_factor(rate: float, years: float) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
+from typing import NamedTuple
 
 from aistack_cli import units
 from aistack_cli.calc.common import RESULT_META
@@ -18,7 +19,7 @@ from aistack_cli.commands.common import LazySteps
 from aistack_cli.errors import InputError
 from aistack_cli.result import Point
 from aistack_cli.runner import calculator
-from aistack_cli.runner.options import Opt
+from aistack_cli.runner.options import Opt, Options
 
 DEFAULT_DIAMETER_MM = 300.0
 MIN_DIE_SIDE_MM = 0.1
@@ -508,3 +509,32 @@ def _part_for(catalog, category: str, node: str, flag: str):
     if not found:
         raise InputError(f"{flag}: no {category} part covers {node}; give {flag} in USD")
     return found[0]
+
+
+# ---- the fab chain for tco ----------------------------------------------------------------------
+
+class Chain(NamedTuple):
+    """What the fab chain says one accelerator costs its maker: the bundled bill of materials, priced with
+    every default (fab-cost --package ID)."""
+
+    package: str
+    wafer_cost_usd: float | None
+    package_cost_usd: float | None
+    unit_cost_usd: float | None
+    gpus_per_package: int
+    assumptions: tuple[str, ...]
+
+
+@lru_cache(maxsize=64)
+def package_chain(catalog, accelerator_id: str) -> Chain | None:
+    """The bill of materials of ``accelerator_id`` priced by fab-cost, or None when there is none."""
+    found = sorted(pid for pid, sheet in catalog.sheets.get("package", {}).items()
+                   if sheet["accelerator"] == accelerator_id)
+    if not found:
+        return None
+    values = {opt.name: opt.default for opt in OPTIONS}
+    values["package"] = found[0]
+    point = fab_cost(catalog, Options(values, frozenset({"package"})))
+    per = catalog.get("accelerator", accelerator_id).gpus_per_package
+    return Chain(found[0], point.inputs["wafer_cost_usd"], point.results.get("package_cost_usd"),
+                 point.results.get("unit_cost_usd"), per, tuple(point.assumptions))

@@ -56,6 +56,9 @@ FORMATS = {
     "1/cm2": lambda v: f"{v:.4g} /cm²",
     "year": lambda v: str(int(v)),
     "quarters": lambda v: f"{v:g} quarters",
+    "years": lambda v: f"{v:g} years",
+    "USD/W": lambda v: f"${v:,.4g}/W",
+    "USD/kW-month": lambda v: f"${v:,.2f}/kW-month",
 }
 
 
