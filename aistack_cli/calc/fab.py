@@ -166,6 +166,7 @@ class FabResult:
     die_yield: float
     sellable_die_yield: float
     harvested_fraction: float
+    enabled_core_fraction: float | None
     good_dies_per_wafer: float
     cost_per_gross_die_usd: float | None
     cost_per_good_die_usd: float | None
@@ -626,7 +627,9 @@ def fab_cost(wafer: Wafer, die: Die, spec: YieldSpec, package: Package | None = 
         usable_diameter_mm=main.usable_diameter_mm, gross_dies_per_wafer=main.gross,
         gross_dies_per_wafer_approx=main.approx, wafer_area_used_fraction=main.area_used,
         die_yield=main.die_yield, sellable_die_yield=main.sellable,
-        harvested_fraction=max(0.0, main.sellable - main.die_yield), good_dies_per_wafer=main.good,
+        harvested_fraction=max(0.0, main.sellable - main.die_yield),
+        enabled_core_fraction=redundancy.cores_enabled / redundancy.cores if redundancy else None,
+        good_dies_per_wafer=main.good,
         cost_per_gross_die_usd=main.cost_gross, cost_per_good_die_usd=main.cost_good,
         package_dies_cost_usd=parts.get("package_dies_cost_usd"),
         package_hbm_cost_usd=parts.get("package_hbm_cost_usd"),

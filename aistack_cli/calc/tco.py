@@ -126,8 +126,8 @@ def capital_recovery_factor(rate: float, years: float) -> float:
     """r·(1 + r)^n / ((1 + r)^n − 1); 1/n when r = 0 (see the module docstring)."""
     if rate == 0:
         return 1.0 / years
-    grow = math.exp(years * math.log1p(rate))
-    return rate * grow / (grow - 1.0)
+    gain = math.expm1(years * math.log1p(rate))  # (1 + r)^n − 1, without cancellation at small r
+    return rate * (1.0 + gain) / gain
 
 
 def price_from_cost(cost_usd: float, gross_margin: float) -> float:

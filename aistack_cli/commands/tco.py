@@ -157,26 +157,42 @@ def chain_options(existing) -> list[Opt]:
 
 def option(o, name: str):
     """An option's value, or None when the command does not declare it."""
-    try:
-        return getattr(o, name)
-    except AttributeError:
-        return None
+    return o.__dict__.get(name)
 
 
-_OWNED: dict[tuple, tuple] = {}
+_SETUPS: dict[tuple, tuple] = {}
+SETUP_NAMES = tuple(opt.name for opt in [*CHAIN_OPTIONS, *SITE_OPTIONS, *OPTIONS[-1:]] if opt.name != "utilization")
+
+
+class _Setup(NamedTuple):
+    """Everything of an owned cluster but its size, utilisation and rental price, resolved once per distinct
+    set of options (a sweep over --gpus or --utilization looks the sheets and defaults up once)."""
+
+    accelerator: object
+    spec: object
+    draw: Draw
+    fabric: object
+    figures: dict
+    storage_w: float
+    hardware: Hardware
+    finance: Finance
+    facility: Facility
+    chain: dict
+    inputs: dict
+    notes: tuple
+    warnings: tuple
 
 
 def owned(catalog, o, gpu_id, system_id, gpus, workload, rent) -> Owned:
-    """The tco of ``gpus`` accelerators with the options ``o`` declares (the defaults for those it does not);
-    cached per distinct set (a sweep over a run's length prices the GPU-hour once)."""
-    names = tuple(opt.name for opt in [*CHAIN_OPTIONS, *SITE_OPTIONS, *OPTIONS[-1:]])
-    key = (id(catalog), gpu_id, system_id, gpus, workload, rent, *(option(o, name) for name in names))
-    hit = _OWNED.get(key)
+    """The tco of ``gpus`` accelerators with the options ``o`` declares (the defaults for those it does not)."""
+    values = o.__dict__
+    key = (id(catalog), gpu_id, system_id, workload, *(values.get(name) for name in SETUP_NAMES))
+    hit = _SETUPS.get(key)
     if hit is None:
-        if len(_OWNED) > 4096:
-            _OWNED.clear()
-        hit = _OWNED[key] = (catalog, _owned(catalog, o, gpu_id, system_id, gpus, workload, rent))
-    return hit[1]
+        if len(_SETUPS) > 4096:
+            _SETUPS.clear()
+        hit = _SETUPS[key] = (catalog, _setup(catalog, o, gpu_id, system_id, workload))  # keeps the id unique
+    return _owned(catalog, hit[1], gpus, option(o, "utilization"), rent)
 
 
 def chain_steps(got: Owned) -> list:
@@ -189,39 +205,48 @@ def chain_steps(got: Owned) -> list:
     return [*head, *got.working()]
 
 
-def _owned(catalog, o, gpu_id, system_id, gpus, workload, rent) -> Owned:
+def _setup(catalog, o, gpu_id, system_id, workload) -> _Setup:
     notes: list[str] = []
     spec, inputs, system_notes, warnings = site.system(catalog, gpu_id, system_id)
     accelerator = catalog.get("accelerator", inputs["gpu"])
-    count = gpus if gpus is not None else spec.gpus_per_system
     fabric, net_inputs, net_notes, net_warnings = site.fabric(
         catalog, option(o, "network") or "rail-optimized", option(o, "inter"), inputs, option(o, "switch_radix"),
         required=bool(inputs.get("nics_per_system")))
     load = site.load_fraction(catalog, option(o, "load"), workload, accelerator.id, notes)
-    draw = Draw(load, "metered")
     figures, site_inputs = _site(catalog, o, spec, notes)
-    storage = option(o, "storage_power") or 0.0
-    gear = cluster_gear(count, spec, draw, fabric, figures["pue"], storage, figures["price_usd_per_kwh"])
     hardware, chain, price_inputs = _hardware(catalog, o, accelerator, fabric, notes)
     finance, facility, money_inputs = _money(catalog, o, notes)
-    utilization = _value(catalog, option(o, "utilization"), "owned-utilization", "utilization {:g}", notes)
-    rent_price = _rent(accelerator, rent, notes)
+    unit = chain.get("unit_cost_usd_per_gpu")
+    chain["implied_margin_fraction"] = 1 - unit / hardware.gpu_price_usd if unit else None
+    all_inputs = {"gpu": accelerator.id, "system": inputs["system"], "gpus_per_system": inputs["gpus_per_system"],
+                  "workload": workload, "load_fraction": load, **net_inputs, **site_inputs, **price_inputs,
+                  **money_inputs}
+    return _Setup(accelerator, spec, Draw(load, "metered"), fabric, figures, option(o, "storage_power") or 0.0,
+                  hardware, finance, facility, chain, all_inputs, (*system_notes, *net_notes, *notes),
+                  (*warnings, *net_warnings))
+
+
+def _owned(catalog, setup: _Setup, gpus, utilization_given, rent) -> Owned:
+    """One cluster size, utilisation and rental price on a resolved setup."""
+    notes: list[str] = []
+    count = gpus if gpus is not None else setup.spec.gpus_per_system
+    figures = setup.figures
+    gear = cluster_gear(count, setup.spec, setup.draw, setup.fabric, figures["pue"], setup.storage_w,
+                        figures["price_usd_per_kwh"])
+    utilization = _value(catalog, utilization_given, "owned-utilization", "utilization {:g}", notes)
+    rent_price = _rent(setup.accelerator, rent, notes)
+    hardware, finance, facility = setup.hardware, setup.finance, setup.facility
     result = compute(gear, hardware, finance, facility, utilization, rent_price, explain=False)
-    all_inputs = {"gpu": accelerator.id, "system": inputs["system"], "gpus": gpus,
-                  "gpus_per_system": inputs["gpus_per_system"], "workload": workload, "load_fraction": load,
-                  **net_inputs, **site_inputs, **price_inputs, **money_inputs, "utilization": utilization,
-                  "price_usd_per_gpu_hour": rent_price}
+    inputs = {**setup.inputs, "gpus": gpus, "utilization": utilization, "price_usd_per_gpu_hour": rent_price}
     results = {key: getattr(result, key) for key in RESULT_KEYS}
     results.update(gpus_installed=gear.gpus_installed, switches=gear.switches, transceivers=gear.transceivers,
                    it_power_peak_w=gear.it_power_peak_w, facility_power_w=gear.facility_power_w)
-    unit = chain.get("unit_cost_usd_per_gpu")
-    chain["implied_margin_fraction"] = 1 - unit / hardware.gpu_price_usd if unit else None
-    assumptions = (*system_notes, *net_notes, *notes, *result.assumptions)
+
     def working():
         return list(compute(gear, hardware, finance, facility, utilization, rent_price).steps)
 
-    return Owned(result.usd_per_gpu_hour, all_inputs, results, chain, assumptions,
-                 (*warnings, *net_warnings, *result.warnings), working)
+    return Owned(result.usd_per_gpu_hour, inputs, results, dict(setup.chain), (*setup.notes, *notes,
+                 *result.assumptions), (*setup.warnings, *result.warnings), working)
 
 
 def _site(catalog, o, spec, notes: list[str]) -> tuple[dict, dict]:
