@@ -124,8 +124,8 @@ def cluster_gear(gpus: int, system: SystemSpec, draw: Draw, fabric: Fabric | Non
 
 def capital_recovery_factor(rate: float, years: float) -> float:
     """r·(1 + r)^n / ((1 + r)^n − 1); 1/n when r = 0 (see the module docstring)."""
-    if rate == 0:
-        return 1.0 / years
+    if rate * years < 1e-6:  # first order in r: 1/n + r·(n + 1)/(2n), exact to ~(r·n)² (no subnormal trouble)
+        return 1.0 / years + rate * (years + 1.0) / (2.0 * years)
     gain = math.expm1(years * math.log1p(rate))  # (1 + r)^n − 1, without cancellation at small r
     return rate * (1.0 + gain) / gain
 

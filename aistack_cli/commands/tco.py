@@ -132,9 +132,9 @@ def with_chain(point: Point, got: Owned | None, what: str) -> Point:
         point.inputs = {**point.inputs, "cost_basis": "rent"} if point.inputs.get("gpu") else point.inputs
         return point
     point.inputs = {**point.inputs, "cost_basis": "own", "price_usd_per_gpu_hour": None, **chain_inputs(got)}
-    point.assumptions = [f"owned GPU-hour ${got.rate_usd_per_gpu_hour:,.2f} (aistack tco): the chain wafer → package "
-                         f"→ price → capex → GPU-hour → {what} is in the results", *point.assumptions,
-                         *got.assumptions]
+    point.assumptions = [f"owned GPU-hour ${got.rate_usd_per_gpu_hour:,.2f} for {got.results['gpus_installed']:,} "
+                         f"GPUs owned (aistack tco; give --gpus for the cluster's size): the chain wafer → package → "
+                         f"price → capex → GPU-hour → {what} is in the results", *point.assumptions, *got.assumptions]
     point.warnings = [*point.warnings, *got.warnings]
     before = point.steps
     point.steps = LazySteps(lambda: [*chain_steps(got), *before])
