@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 from aistack_cli.calc.tco import (Facility, Finance, Gear, Hardware, break_even_utilization, capital_recovery_factor,
-                                  cost_per_million_tokens_usd, price_from_cost, run_cost_usd, tco, usd_per_gpu_hour)
+                                  price_from_cost, tco, usd_per_gpu_hour)
 from conftest import assert_usage_error
 
 H100 = ["tco", "--gpu", "h100-sxm", "--gpus", "1024"]
@@ -30,9 +30,6 @@ def test_price_from_cost_and_the_rates_by_hand():
     # $8,760,000 a year over 1,000 GPUs used half the time: 8.76e6 / (1000 · 8760 · 0.5) = $2 per GPU-hour.
     assert usd_per_gpu_hour(8.76e6, 1000, 0.5) == pytest.approx(2.0)
     assert break_even_utilization(8.76e6, 1000, 2.0) == pytest.approx(0.5)
-    assert run_cost_usd(1e6, 2.0) == 2e6
-    # 8 GPUs at $2/h making 1,000 tokens/s: $16/h / 3.6e6 tokens/h = $4.44 per million tokens.
-    assert cost_per_million_tokens_usd(8, 2.0, 1000.0) == pytest.approx(16 / 3.6, rel=1e-12)
 
 
 def _small(mode="build", utilization=1.0, rent=2.0):

@@ -65,7 +65,7 @@ SRC_MATURITY = "D0 falls towards a mature floor after volume production starts (
 FIT_EPS_MM = 1e-9  # a corner exactly on the circle counts as inside
 OFFSET_RESOLUTION = 1e-4  # row offsets are refined to this fraction of the pitch
 WORK_BUDGET_ROWS = 400  # row evaluations per count: keeps a 10,000-point sweep to seconds
-TAIL = 1e-13  # defect counts beyond this much probability are not summed
+TAIL = 1e-14  # defect counts beyond this much probability are not summed
 MAX_SPARES_EXACT = 1000  # spare cores beyond which the occupancy recurrence is refused when it matters
 MAX_DEFECTS = 100_000  # defect counts summed at most (a die this defective yields nothing anyway)
 
@@ -348,14 +348,14 @@ YIELD_FORMULAS = {
 # ---- defect counts -----------------------------------------------------------------------
 
 def _poisson_terms(lam: float) -> list[float]:
-    """Poisson(λ) probabilities until the remaining tail is below ``TAIL``."""
+    """Poisson(λ) probabilities past the mode until a term is below 1e-18 of the largest (the tail after it
+    is smaller still: the terms fall faster than geometrically there)."""
     terms = [math.exp(-lam)]
-    total = terms[0]
-    x = 0
-    while 1.0 - total > TAIL or x < lam:
+    x, peak = 0, terms[0]
+    while x < lam or terms[-1] > 1e-18 * peak:
         x += 1
         terms.append(terms[-1] * lam / x)
-        total += terms[-1]
+        peak = max(peak, terms[-1])
         if terms[-1] == 0.0 and x > lam:
             break
     return terms

@@ -20,6 +20,9 @@ Per GPU-hour at utilisation u: annual cost / (accelerators · 8,760 h · u). Aga
 per GPU-hour, owning costs less above the break-even utilisation annual cost / (accelerators ·
 8,760 h · P); above 1, renting is cheaper even at full use. Energy is charged for a whole year of
 the average draw whatever the utilisation (an upper bound when the cluster idles).
+
+The chain ends in the calculators that own those formulas: a run costs its GPU-hours at this rate
+(calc.training), a million tokens the deployment's GPU-hours per token at it (calc.inference).
 """
 
 from __future__ import annotations
@@ -148,16 +151,6 @@ def usd_per_gpu_hour(cost_usd_per_year: float, gpus: int, utilization: float) ->
 def break_even_utilization(cost_usd_per_year: float, gpus: int, rent_usd_per_gpu_hour: float) -> float:
     """The utilisation at which owning costs what renting at ``rent_usd_per_gpu_hour`` does."""
     return cost_usd_per_year / (gpus * HOURS_PER_YEAR * rent_usd_per_gpu_hour)
-
-
-def run_cost_usd(gpu_hours: float, rate_usd_per_gpu_hour: float) -> float:
-    """A run's accelerator-hours at a cost per accelerator-hour."""
-    return gpu_hours * rate_usd_per_gpu_hour
-
-
-def cost_per_million_tokens_usd(gpus: int, rate_usd_per_gpu_hour: float, tokens_per_s: float) -> float:
-    """The cost of a million tokens from ``gpus`` accelerators producing ``tokens_per_s``."""
-    return gpus * rate_usd_per_gpu_hour / 3600.0 / tokens_per_s * 1e6
 
 
 def tco(gear: Gear, hardware: Hardware, finance: Finance, facility: Facility, utilization: float,

@@ -239,6 +239,10 @@ def _owned(catalog, setup: _Setup, gpus, utilization_given, rent) -> Owned:
     result = compute(gear, hardware, finance, facility, utilization, rent_price, explain=False)
     inputs = {**setup.inputs, "gpus": gpus, "utilization": utilization, "price_usd_per_gpu_hour": rent_price}
     results = {key: getattr(result, key) for key in RESULT_KEYS}
+    warnings = setup.warnings
+    if gear.gpus_installed != count:
+        warnings = (*warnings, f"{count:,} accelerators round up to whole systems: {gear.gpus_installed:,} are "
+                               "bought and costed")
     results.update(gpus_installed=gear.gpus_installed, switches=gear.switches, transceivers=gear.transceivers,
                    it_power_peak_w=gear.it_power_peak_w, facility_power_w=gear.facility_power_w)
 
@@ -246,7 +250,7 @@ def _owned(catalog, setup: _Setup, gpus, utilization_given, rent) -> Owned:
         return list(compute(gear, hardware, finance, facility, utilization, rent_price).steps)
 
     return Owned(result.usd_per_gpu_hour, inputs, results, dict(setup.chain), (*setup.notes, *notes,
-                 *result.assumptions), (*setup.warnings, *result.warnings), working)
+                 *result.assumptions), (*warnings, *result.warnings), working)
 
 
 def _site(catalog, o, spec, notes: list[str]) -> tuple[dict, dict]:
