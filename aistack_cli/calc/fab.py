@@ -350,13 +350,16 @@ YIELD_FORMULAS = {
 def _poisson_terms(lam: float) -> list[float]:
     """Poisson(λ) probabilities past the mode until a term is below 1e-18 of the largest (the tail after it
     is smaller still: the terms fall faster than geometrically there)."""
-    terms = [math.exp(-lam)]
-    x, peak = 0, terms[0]
-    while x < lam or terms[-1] > 1e-18 * peak:
+    term = math.exp(-lam)
+    terms = [term]
+    x, peak = 0, term
+    while x < lam or term > 1e-18 * peak:
         x += 1
-        terms.append(terms[-1] * lam / x)
-        peak = max(peak, terms[-1])
-        if terms[-1] == 0.0 and x > lam:
+        term = term * lam / x
+        terms.append(term)
+        if term > peak:
+            peak = term
+        elif term == 0.0:
             break
     return terms
 
@@ -379,10 +382,10 @@ def _murphy_terms(lam: float) -> Iterator[float]:
     q[0] = -math.expm1(-lam) / lam  # P(X1 = 0) exactly
     backwards = q[::-1]  # backwards[size - 1 - j] = q[j]
     mul = operator.mul
-    for x in range(2 * size - 1):
-        low, high = max(0, x - size + 1), min(x, size - 1)
-        # Σ_{i=low}^{high} q_i · q_(x−i): q[low..high] against q[x−low] down to q[x−high]
-        yield sum(map(mul, q[low:high + 1], backwards[size - 1 - x + low:size - x + high]))
+    for x in range(size):  # Σ_{i=0}^{x} q_i · q_(x−i)
+        yield sum(map(mul, q[:x + 1], backwards[size - 1 - x:]))
+    for x in range(size, 2 * size - 1):  # Σ_{i=x−size+1}^{size−1} q_i · q_(x−i)
+        yield sum(map(mul, q[x - size + 1:], backwards[:2 * size - 1 - x]))
 
 
 def defect_counts(model: str, lam: float, alpha: float = 2.0) -> Iterator[float]:
