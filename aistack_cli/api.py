@@ -5,7 +5,7 @@
     327680.0
 
 One function per calculator, named after its command with underscores (``kv_cache``,
-``train_cost``, ``inference_throughput``, ``cluster_power``, ``allreduce_time``, ``fab_cost``).
+``train_cost``, ``inference_throughput``, ``cluster_power``, ``allreduce_time``, ``fab_cost``, ``tco``).
 Keyword arguments are the command's option names with underscores; values are numbers (base SI
 units) or the text the command line takes (``"128k"``, ``"80GiB"``, ``"2.5ms"``), and a list sweeps
 an option. The returned ``Result`` holds the same document as ``--format json``: ``.results`` and
@@ -27,6 +27,7 @@ CALCULATORS = {
     "cluster_power": "cluster-power",
     "allreduce_time": "allreduce-time",
     "fab_cost": "fab-cost",
+    "tco": "tco",
 }
 
 
@@ -109,3 +110,4 @@ inference_throughput = _bind("inference_throughput", "inference-throughput")
 cluster_power = _bind("cluster_power", "cluster-power")
 allreduce_time = _bind("allreduce_time", "allreduce-time")
 fab_cost = _bind("fab_cost", "fab-cost")
+tco = _bind("tco", "tco")

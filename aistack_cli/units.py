@@ -49,6 +49,7 @@ DIMENSIONS: dict[str, dict[str, float]] = {
     "usd_per_hour": {"/h": 1.0, "/hr": 1.0, "/hour": 1.0, "": 1.0},
     "usd_per_kw_month": {"/kW/month": 1.0, "/kW-month": 1.0, "/kW/mo": 1.0, "": 1.0},
     "usd_per_gb": {"/GB": 1.0, "": 1.0},
+    "usd_per_w": {"/W": 1.0, "/kW": 1e-3, "/MW": 1e-6, "": 1.0},
     "ratio": {"": 1.0, "x": 1.0},
 }
 
@@ -76,6 +77,7 @@ EXAMPLES = {
     "usd_per_hour": "2.49 or $2.49/h",
     "usd_per_kw_month": "150 or $150/kW/month",
     "usd_per_gb": "10 or $10/GB",
+    "usd_per_w": "11.7 or $11.7/W",
 }
 
 LARGEST = 1e40  # larger inputs are typos, and would overflow products of several inputs
@@ -106,7 +108,7 @@ def split_number(text: str) -> tuple[float, str]:
 
 
 UNPREFIXED = {"mm", "mm2", "per_cm2", "g_per_kwh", "l_per_kwh", "usd_per_hour", "usd_per_kw_month", "usd_per_gb",
-              "ratio"}
+              "usd_per_w", "ratio"}
 
 
 def _prefixed(unit_text: str, units: dict[str, float], allow_small: bool, allow_prefix: bool = True) -> float | None:

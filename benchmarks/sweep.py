@@ -30,6 +30,7 @@ SWEEPS = {
     "cluster-power": ["--gpu", "h100-sxm", "--system", "dgx-h100",
                       "--gpus", values(8, 8), "--pue", values(1.05, 0.005)],
     "fab-cost": ["--node", "n4", "--die-area", values(100, 7), "--defect-density", values(0.01, 0.002)],
+    "tco": ["--gpu", "h100-sxm", "--gpus", values(1024, 1024), "--utilization", values(0.3, 0.007)],
 }
 
 

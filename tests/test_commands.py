@@ -17,6 +17,7 @@ EXAMPLES = {
     "cluster-power": ["--gpu", "gb200", "--gpus", "100000", "--pue", "1.15", "--price-per-kwh", "0.08"],
     "allreduce-time": ["--size", "1GiB", "--gpus", "1024", "--system", "dgx-h100", "--inter", "ib-ndr"],
     "fab-cost": ["--node", "n4", "--die-area", "814", "--defect-density", "0.1"],
+    "tco": ["--gpu", "h100-sxm", "--gpus", "1024"],
 }
 NAMES = [name.replace("_", "-") for name in commands.CALCULATORS]
 

@@ -14,10 +14,12 @@ EXAMPLES = {
     "cluster-power": ["--system", "dgx-h100", "--gpus", "1024"],
     "allreduce-time": ["--size", "1GiB", "--gpus", "16", "--system", "dgx-h100", "--inter", "ib-ndr"],
     "fab-cost": ["--node", "n4", "--die-area", "814"],
+    "tco": ["--gpu", "h100-sxm", "--gpus", "1024"],
 }
 SWEEP = {"kv-cache": ["--batch", "1,8"], "train-cost": ["--gpus", "1024,2048"],
          "inference-throughput": ["--batch", "1,8"], "cluster-power": ["--gpus", "1024,2048"],
-         "allreduce-time": ["--size", "1M,1G"], "fab-cost": ["--die-area", "200,400"]}
+         "allreduce-time": ["--size", "1M,1G"], "fab-cost": ["--die-area", "200,400"],
+         "tco": ["--gpus", "1024,2048"]}
 TOP = ["schema_version", "aistack", "command", "swept", "rows", "inputs", "results", "assumptions", "warnings"]
 
 

@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
-CALCULATORS = ("kv-cache", "train-cost", "inference-throughput", "cluster-power", "allreduce-time", "fab-cost")
+CALCULATORS = ("kv-cache", "train-cost", "inference-throughput", "cluster-power", "allreduce-time", "fab-cost",
+               "tco")
 
 
 def test_cli_reference_and_readme_outputs_are_current():

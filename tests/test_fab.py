@@ -313,3 +313,194 @@ def test_without_a_node_costs_are_absent_not_invented(cli):
     doc = cli("fab-cost", "--die-area", "100", "--defect-density", "0.1", "--format", "json").json()
     assert doc["results"]["cost_per_good_die_usd"] is None
     assert doc["results"]["gross_dies_per_wafer"] > 0
+
+
+# ---- fab-cost v2: yield with redundancy ----------------------------------------------------
+
+from aistack_cli.calc.fab import (Redundancy, defect_counts, defect_free_yield, matured_defect_density,  # noqa: E402
+                                  sellable_yield)
+
+
+def koren_alternating(model, lam, alpha, n, k, support):
+    """Koren & Koren (Proc. IEEE 86(9), 1998), large-area clustering, written as they print it:
+    Y = Σ_{i=N−k}^{N} C(N,i) Σ_j (−1)^j C(N−i,j) L(λ_s + (i+j)·λ_c). Exact for small N only."""
+    core, rest = lam * (1 - support) / n, lam * support
+    return sum(math.comb(n, i) * (-1) ** j * math.comb(n - i, j) * defect_free_yield(model, rest + (i + j) * core, alpha)
+               for i in range(n - k, n + 1) for j in range(n - i + 1))
+
+
+@pytest.mark.parametrize("model", YIELD_MODELS)
+@pytest.mark.parametrize("n, k, support", [(4, 1, 0.2), (8, 2, 0.0), (6, 3, 0.5), (10, 4, 0.1)])
+def test_sellable_yield_is_koren_and_korens_formula(model, n, k, support):
+    core_area = None if support == 0 else 100.0 * (1 - support) / n
+    ours = sellable_yield(model, 1.3, 3.0, Redundancy(n, n - k, core_area), 100.0)
+    assert ours == pytest.approx(koren_alternating(model, 1.3, 3.0, n, k, support), abs=1e-12)
+
+
+def test_poisson_has_no_clustering_so_both_scopes_agree_with_the_binomial():
+    # λ = 2 over 10 cores tiling the die: each core fails with 1 − e^−0.2 = 0.18127;
+    # P(≤ 2 bad of 10) = Σ_j C(10, j) 0.81873^(10−j) 0.18127^j = 0.13534 + 0.29964 + 0.29853 = 0.73350.
+    by_hand = sum(math.comb(10, j) * math.exp(-0.2) ** (10 - j) * (1 - math.exp(-0.2)) ** j for j in range(3))
+    assert by_hand == pytest.approx(0.73350, abs=1e-5)
+    for scope in ("die", "core"):
+        assert sellable_yield("poisson", 2.0, 2.0, Redundancy(10, 8, None, scope), 100.0) == pytest.approx(by_hand)
+
+
+def test_hp_case_study_harvesting_by_hand():
+    # H&P 4th ed. CS1 1.3: 8 cores of 0.475 cm² at 0.75/cm², α = 4, each core independent:
+    # y_core = (1 + 0.75·0.475/4)^−4 = 0.71087; all good 0.71087^8 = 0.06521; one bad 8·0.28913·0.71087^7 = 0.21218;
+    # two bad 28·0.28913²·0.71087^6 = 0.30205. Sellable with ≤ 2 bad = 0.06521 + 0.21218 + 0.30205 = 0.57944
+    # (H&P round to 0.71, 0.21 and 0.30: 'one or two' = 0.51).
+    y = (1 + 0.75 * 0.475 / 4) ** -4
+    expected = sum(math.comb(8, j) * y ** (8 - j) * (1 - y) ** j for j in range(3))
+    red = Redundancy(8, 6, None, "core")
+    assert sellable_yield("negative-binomial", 3.8 * 0.75, 4.0, red, 380.0) == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(0.5794, abs=1e-4)
+
+
+def test_gpu_sized_harvesting_is_stable_and_ordered():
+    # 144 SMs, 12 spare: C(144, 12) ≈ 1.6e17 makes Koren's alternating sum useless here; the series stays in [0, 1],
+    # never below the defect-free yield, and rises with every spare core.
+    for model in YIELD_MODELS:
+        previous = defect_free_yield(model, 0.814, 2.0)
+        for spares in (1, 2, 4, 8, 12):
+            value = sellable_yield(model, 0.814, 2.0, Redundancy(144, 144 - spares), 814.0)
+            assert previous - 1e-12 <= value <= 1.0
+            previous = value
+
+
+def test_support_area_that_cannot_be_disabled_caps_the_yield():
+    # With unlimited spares the die sells whenever the support is clean: the model's yield at the support's λ.
+    red = Redundancy(10, 1, 40.0)  # 10 cores of 40 mm² on a 1,000 mm² die: support 60%
+    lam = 10 * 0.2
+    assert sellable_yield("murphy", lam, 2.0, red, 1000.0) == pytest.approx(defect_free_yield("murphy", 0.6 * lam),
+                                                                            rel=1e-9)
+
+
+@pytest.mark.parametrize("model", YIELD_MODELS)
+@pytest.mark.parametrize("lam", [0.001, 0.3, 0.814, 3.0, 25.0])
+def test_defect_counts_are_a_distribution_with_mean_lambda(model, lam):
+    terms = []
+    for p in defect_counts(model, lam, 2.0):
+        terms.append(p)
+        if sum(terms) > 1 - 1e-12 or len(terms) > 20_000:
+            break
+    assert sum(terms) == pytest.approx(1.0, abs=1e-9)
+    assert terms[0] == pytest.approx(defect_free_yield(model, lam, 2.0), rel=1e-12)
+    assert sum(i * p for i, p in enumerate(terms)) == pytest.approx(lam, rel=1e-3 if model != "murphy" else 1e-6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(model=st.sampled_from(YIELD_MODELS), lam=st.floats(0.0, 30.0), extra=st.floats(0.0, 10.0),
+       cores=st.integers(1, 200), spare_share=st.floats(0.0, 0.5), support=st.floats(0.0, 0.6),
+       scope=st.sampled_from(("die", "core")))
+def test_harvesting_never_lowers_yield_and_defects_never_raise_it(model, lam, extra, cores, spare_share, support,
+                                                                   scope):
+    spares = int(cores * spare_share)
+    red = Redundancy(cores, cores - spares, 100.0 * (1 - support) / cores, scope)
+    low, high = sellable_yield(model, lam, 2.0, red, 100.0), sellable_yield(model, lam + extra, 2.0, red, 100.0)
+    strict = sellable_yield(model, lam, 2.0, Redundancy(cores, cores, red.core_area_mm2, scope), 100.0)
+    assert 0.0 <= high <= low + 1e-12 <= 1.0 + 1e-12
+    assert low >= strict - 1e-12
+
+
+def test_wafer_scale_redundancy_is_computed_without_the_quadratic_recurrence():
+    # Cerebras WSE-3: 970,000 cores of ~0.05 mm², 900,000 enabled, 46,225 mm² at 0.1/cm² (λ = 46): a defect count
+    # above 70,000 has no probability, so every die sells.
+    red = Redundancy(970_000, 900_000)
+    assert sellable_yield("murphy", 46.225, 2.0, red, 46_225.0) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_defect_density_learning_curve_by_hand():
+    # D(q) ∝ 0.85 + 0.15·e^(−q/1.1). At the sheet's own stage the sheet's value comes back; three quarters before
+    # ramp it is 0.85 + 0.15·e^(3/1.1) = 0.85 + 0.15·15.3 = 3.146 times the ramp value.
+    assert matured_defect_density(0.1, 0.0, 0.0, 0.85, 1.1) == pytest.approx(0.1)
+    assert matured_defect_density(0.1, 0.0, -3.0, 0.85, 1.1) == pytest.approx(0.1 * (0.85 + 0.15 * math.exp(3 / 1.1)))
+    assert matured_defect_density(0.09, 3.0, 40.0, 0.85, 1.1) == pytest.approx(
+        0.09 * 0.85 / (0.85 + 0.15 * math.exp(-3 / 1.1)))
+
+
+# ---- fab-cost v2: the CLI --------------------------------------------------------------------
+
+def test_package_b200_prints_every_share_and_the_cost(cli):
+    run = cli("fab-cost", "--package", "b200")
+    assert run.code == 0, run.err
+    for key in ("logic_cost_fraction", "hbm_cost_fraction", "packaging_cost_fraction", "test_cost_fraction",
+                "nre_cost_fraction", "package_cost_usd", "unit_cost_usd"):
+        assert key in run.out, key
+    doc = cli("fab-cost", "--package", "b200", "--format", "json").json()
+    res, inp = doc["results"], doc["inputs"]
+    assert inp["dies_per_package"] == 2 and inp["hbm_stacks"] == 8 and inp["cores_per_die"] == 80
+    # Parts: 2 dies · cost per sellable die + 8 · $362.5 + $1,100 CoWoS-L + $500, over the 0.75 CoWoS-L yield.
+    parts = 2 * res["cost_per_good_die_usd"] + 8 * 362.5 + 1100 + 500
+    assert res["package_cost_usd"] == pytest.approx(parts / 0.75)
+    assert res["package_yield_loss_usd"] == pytest.approx(parts / 0.75 - parts)
+    assert res["nre_cost_usd_per_unit"] == pytest.approx((20e6 + 449e6) / 4.5e6)
+    shares = [res[k] for k in ("logic_cost_fraction", "hbm_cost_fraction", "packaging_cost_fraction",
+                               "test_cost_fraction", "yield_loss_fraction", "nre_cost_fraction")]
+    assert sum(shares) == pytest.approx(1.0)
+    assert res["sellable_die_yield"] > res["die_yield"]
+
+
+def test_package_options_override_the_bill_of_materials(cli):
+    base = cli("fab-cost", "--package", "h100-sxm", "--format", "json").json()
+    more = cli("fab-cost", "--package", "h100-sxm", "--hbm-stacks", "6", "--format", "json").json()
+    assert more["results"]["package_hbm_cost_usd"] == pytest.approx(6 * 280)
+    assert base["results"]["package_hbm_cost_usd"] == pytest.approx(5 * 280)
+    strict = cli("fab-cost", "--package", "h100-sxm", "--cores-enabled", "144", "--format", "json").json()
+    assert strict["results"]["sellable_die_yield"] == pytest.approx(strict["results"]["die_yield"])
+
+
+def test_mi300x_adds_its_io_dies(cli):
+    doc = cli("fab-cost", "--package", "mi300x", "--format", "json", "--explain").json()
+    res, inp = doc["results"], doc["inputs"]
+    assert inp["io_dies"] == 4 and inp["io_node"] == "n7" and inp["dies_per_package"] == 8
+    xcds = 8 * res["cost_per_good_die_usd"]
+    assert res["package_dies_cost_usd"] > xcds  # the four IODs on N6 add their own cost
+    # NRE: two designs (N5 XCD, N6 IOD) and two mask sets over 400,000 units.
+    assert res["nre_cost_usd_per_unit"] == pytest.approx((449e6 + 249e6 + 20e6 + 10e6) / 4e5)
+
+
+def test_hbm_by_gigabyte_and_interposer_by_area(cli):
+    doc = cli("fab-cost", "--node", "n4", "--die-area", "814", "--hbm", "hbm3e-stack-24gb", "--hbm-stacks", "8",
+              "--hbm-capacity", "36GiB", "--interposer", "cowos-s-h100", "--interposer-area", "3000",
+              "--format", "json").json()
+    assert doc["inputs"]["hbm_stack_cost_usd"] == pytest.approx(362.5 * 36 / 24)  # same $/GB, bigger stack
+    assert doc["inputs"]["interposer_cost_usd"] == pytest.approx(750 * 3000 / 2500)  # same $/mm²
+    assert doc["inputs"]["packaging_yield"] == 0.99  # the CoWoS-S part's published yield
+
+
+def test_ramp_quarters_move_the_defect_density(cli):
+    early = cli("fab-cost", "--node", "n5", "--die-area", "100", "--ramp-quarters", "-3", "--format", "json").json()
+    late = cli("fab-cost", "--node", "n5", "--die-area", "100", "--ramp-quarters", "12", "--format", "json").json()
+    assert early["inputs"]["defect_density_per_cm2"] == pytest.approx(0.1 * (0.85 + 0.15 * math.exp(3 / 1.1)))
+    assert late["inputs"]["defect_density_per_cm2"] < 0.1 < early["inputs"]["defect_density_per_cm2"]
+    assert late["results"]["die_yield"] > early["results"]["die_yield"]
+
+
+def test_nre_from_the_node_parts(cli):
+    doc = cli("fab-cost", "--node", "n7", "--die-area", "400", "--volume", "1M", "--hbm-stacks", "0",
+              "--format", "json").json()
+    assert doc["inputs"]["mask_cost_usd"] == 10e6 and doc["inputs"]["design_cost_usd"] == 249e6
+    assert doc["results"]["nre_cost_usd_per_unit"] == pytest.approx(259.0)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--die-area", "814", "--cores", "144"], ["--cores/--cores-enabled"]),
+    (["--die-area", "814", "--cores", "10", "--cores-enabled", "12"], ["--cores-enabled", "12"]),
+    (["--die-area", "100", "--cores", "10", "--cores-enabled", "9", "--core-area", "20"], ["--core-area"]),
+    (["--die-area", "814", "--interposer-area", "3000"], ["--interposer-area"]),
+    (["--die-area", "814", "--hbm", "cowos-s-h100", "--hbm-stacks", "5"], ["--hbm", "interposer"]),
+    (["--die-area", "814", "--ramp-quarters", "4", "--defect-density", "0.1"], ["--ramp-quarters"]),
+    (["--die-area", "814", "--mask-cost", "10M"], ["--volume"]),
+    (["--die-area", "814", "--io-dies", "4"], ["--io-die-area/--io-node"]),
+    (["--die-area", "814", "--ramp-quarters", "-5"], ["--ramp-quarters"]),
+])
+def test_v2_bad_input_is_one_line_and_exit_2(cli, args, fragments):
+    assert_usage_error(cli("fab-cost", "--node", "n4", *args), *fragments)
+
+
+def test_ramp_quarters_need_a_dated_defect_density(cli):
+    assert_usage_error(cli("fab-cost", "--node", "n28", "--die-area", "100", "--ramp-quarters", "2"),
+                       "--ramp-quarters", "n28")
+    assert_usage_error(cli("fab-cost", "--node", "a16", "--die-area", "100", "--volume", "1M"), "--mask-cost", "a16")

@@ -599,6 +599,8 @@ class DefectDensity(Sourced):
     per_cm2: PerCm2
     stage: str = Field(default="", max_length=120)
     assumed: bool = False
+    quarters_from_ramp: float | None = Field(default=None, ge=-12, le=200)  # the stage as a number: quarters
+    # after the start of volume production (negative: before), for the maturity curve (fab-cost --ramp-quarters)
 
 
 class ProcessNode(SheetBase):
@@ -621,6 +623,7 @@ class ProcessNode(SheetBase):
             "wafer_cost_kind": self.wafer.kind,
             "defect_density_stage": self.defect_density.stage or None,
             "defect_density_assumed": self.defect_density.assumed,
+            "defect_density_quarter": self.defect_density.quarters_from_ramp,
             "confidence": _confidence(self, "wafer", "defect_density"),
         }
 
@@ -630,24 +633,131 @@ class ProcessNode(SheetBase):
 class PartPrice(Sourced):
     usd: Usd
     as_of: DateText
-    per: Literal["stack", "package", "wafer", "set", "module"]
+    per: Literal["stack", "package", "wafer", "set", "module", "design"]
+
+
+class PartYield(Sourced):
+    """The share of packages a packaging technology assembles without fault, as published."""
+
+    fraction: float = Field(gt=0, le=1)
+    as_of: DateText
 
 
 class Part(SheetBase):
     """A cost item of a chip package or its making: an HBM stack, an interposer (CoWoS), assembly and test,
-    a mask set. fab-cost and TCO read the price; ``capacity`` is given for memory stacks."""
+    a mask set, a design's NRE. fab-cost and TCO read the price; ``capacity`` is given for memory stacks,
+    ``area`` for an interposer (the area its price covers), ``nodes`` for a mask set or design cost (the
+    process nodes it applies to), ``packaging_yield`` for an interposer whose assembly yield is published."""
 
     kind: Literal["part"]
-    category: Literal["hbm-stack", "interposer", "assembly-test", "mask-set", "substrate"]
+    category: Literal["hbm-stack", "interposer", "assembly-test", "mask-set", "substrate", "design-nre"]
     year: int = Field(ge=2000, le=2035)
     price: PartPrice
     capacity: Bytes | None = None
+    area: Mm2 | None = None
+    nodes: list[SheetId] = []
+    packaging_yield: PartYield | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_category(self):
+        if self.category == "hbm-stack" and self.capacity is None:
+            raise ValueError("capacity: an HBM stack gives its capacity (its $/GB is the price over it)")
+        if self.category in ("mask-set", "design-nre") and not self.nodes:
+            raise ValueError(f"nodes: a {self.category} names the process nodes it applies to")
+        if self.packaging_yield is not None and self.category != "interposer":
+            raise ValueError("packaging_yield: only an interposer (packaging technology) has one")
+        return self
 
     def to_runtime(self) -> dict:
         return {"id": self.id, "name": self.name, "aliases": self.aliases, "category": self.category,
                 "year": self.year, "price_usd": self.price.usd, "price_per": self.price.per,
                 "price_as_of": self.price.as_of, "capacity_bytes": self.capacity,
-                "sources": _sources(self, "price"), "notes": self.notes, "confidence": _confidence(self, "price")}
+                "area_mm2": self.area, "nodes": list(self.nodes),
+                "packaging_yield": self.packaging_yield.fraction if self.packaging_yield else None,
+                "packaging_yield_as_of": self.packaging_yield.as_of if self.packaging_yield else None,
+                "sources": _sources(self, "price", "packaging_yield"), "notes": self.notes,
+                "confidence": _confidence(self, "price", "packaging_yield")}
+
+
+# ---- packages (bills of materials) -------------------------------------------------------
+
+class PackageDies(Sourced):
+    """One die type of a package: its node, count, area (and outline, when published) and its redundant cores
+    (SMs, CUs) present and enabled."""
+
+    node: SheetId
+    dies: int = Field(ge=1)
+    die_area: Mm2
+    die_width: Mm | None = None
+    die_height: Mm | None = None
+    cores: int | None = Field(default=None, ge=1)
+    cores_enabled: int | None = Field(default=None, ge=1)
+    core_area: Mm2 | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if (self.die_width is None) != (self.die_height is None):
+            raise ValueError("give both die_width and die_height, or neither")
+        if self.die_width is not None and abs(self.die_width * self.die_height - self.die_area) > 0.02 * self.die_area:
+            raise ValueError("die_width x die_height does not match die_area")
+        if (self.cores is None) != (self.cores_enabled is None):
+            raise ValueError("give both cores and cores_enabled, or neither")
+        if self.cores is not None and self.cores_enabled > self.cores:
+            raise ValueError("cores_enabled exceeds cores")
+        if self.core_area is not None and (self.cores is None or self.cores * self.core_area > self.die_area):
+            raise ValueError("core_area: needs cores, and the cores must fit in die_area")
+        return self
+
+
+class PackageHbm(Sourced):
+    part: SheetId
+    stacks: int = Field(ge=1)
+    stack_capacity: Bytes | None = None  # default: the part's
+
+
+class PackageItem(Strict):
+    part: SheetId
+
+
+class PackageNre(Sourced):
+    """One-off costs spread over ``volume`` units: the design NRE and mask-set parts of every die type."""
+
+    volume: Count
+    design: list[SheetId] = Field(min_length=1)
+    masks: list[SheetId] = []
+
+
+class PackageSheet(SheetBase):
+    """A bill of materials: what one accelerator package is made of, each line a part or a die type with its
+    source. ``fab-cost --package ID`` prices it from its parts; ``tco --gpu-price bom`` reads it."""
+
+    kind: Literal["package"]
+    accelerator: SheetId
+    compute: PackageDies
+    io: PackageDies | None = None
+    hbm: PackageHbm | None = None
+    packaging: PackageItem | None = None
+    test: PackageItem | None = None
+    nre: PackageNre | None = None
+
+    def to_runtime(self) -> dict:
+        c, io, hbm, nre = self.compute, self.io, self.hbm, self.nre
+        return {
+            "id": self.id, "name": self.name, "aliases": self.aliases, "accelerator": self.accelerator,
+            "compute_node": c.node, "compute_dies": c.dies, "die_area_mm2": c.die_area,
+            "die_width_mm": c.die_width, "die_height_mm": c.die_height, "cores": c.cores,
+            "cores_enabled": c.cores_enabled, "core_area_mm2": c.core_area,
+            "io_node": io.node if io else None, "io_dies": io.dies if io else 0,
+            "io_die_area_mm2": io.die_area if io else None,
+            "hbm_part": hbm.part if hbm else None, "hbm_stacks": hbm.stacks if hbm else 0,
+            "hbm_stack_bytes": hbm.stack_capacity if hbm else None,
+            "packaging_part": self.packaging.part if self.packaging else None,
+            "test_part": self.test.part if self.test else None,
+            "volume": nre.volume if nre else None, "design_parts": list(nre.design) if nre else [],
+            "mask_parts": list(nre.masks) if nre else [],
+            "sources": _sources(self, "compute", "io", "hbm", "nre"), "notes": self.notes,
+            "confidence": _confidence(self, "compute", "io", "hbm", "nre"),
+        }
 
 
 # ---- calibrated defaults -----------------------------------------------------------------
@@ -683,9 +793,9 @@ class Default(SheetBase):
                 "calibration_cases": self.calibration_cases, "fit": self.fit, "notes": self.notes}
 
 
-Sheet = Annotated[Union[Accelerator, Interconnect, System, Model, ProcessNode, Part, Default],
+Sheet = Annotated[Union[Accelerator, Interconnect, System, Model, ProcessNode, Part, PackageSheet, Default],
                   Field(discriminator="kind")]
-KINDS = ("accelerator", "interconnect", "system", "model", "process-node", "part", "default")
+KINDS = ("accelerator", "interconnect", "system", "model", "process-node", "part", "package", "default")
 
 
 def _confidence(sheet: BaseModel, *groups: str) -> dict[str, str]:

@@ -191,14 +191,51 @@ PART = COMMON + """\
 id: my-hbm-stack
 kind: part
 name: Example HBM3E 12-high stack (36 GB)
-category: hbm-stack              # hbm-stack | interposer | assembly-test | mask-set | substrate
+category: hbm-stack              # hbm-stack | interposer | assembly-test | mask-set | substrate | design-nre
 year: 2025
-capacity: 36 GiB                 # memory stacks only
+capacity: 36 GiB                 # memory stacks only (required for them)
 price:
   source: "REPLACE: market report (title, date)"
   usd: 400
   as_of: 2025
-  per: stack                     # stack | package | wafer | set | module
+  per: stack                     # stack | package | wafer | set | module | design
+# area: 2500 mm2                 # interposers: the interposer area the price covers
+# nodes: [n5, n4]                # mask sets and design NRE: the process nodes they apply to
+# packaging_yield:               # interposers: published assembly yield
+#   source: "report (title, table, date)"
+#   fraction: 0.99
+#   as_of: 2025
+notes: ""
+"""
+
+PACKAGE = COMMON + """\
+id: my-package
+kind: package
+name: Example accelerator package (bill of materials)
+accelerator: h100-sxm           # the accelerator sheet this package is
+compute:
+  source: "REPLACE: die area, node and cores (whitepaper, teardown; date)"
+  node: n4                       # a process-node id
+  dies: 1
+  die_area: 814 mm2
+  # die_width: 26 mm             # outline, when published (both or neither)
+  # die_height: 31.3 mm
+  cores: 144                     # redundant units present (SMs, CUs), optional
+  cores_enabled: 132             # ... and enabled
+# io:                            # a second die type (I/O or base dies), optional, same fields
+hbm:
+  source: "REPLACE: stack count (datasheet, teardown; date)"
+  part: hbm3-stack-16gb          # an hbm-stack part id
+  stacks: 5
+packaging:
+  part: cowos-s-h100             # an interposer part id
+test:
+  part: assembly-test-h100       # an assembly-test part id
+nre:
+  source: "REPLACE: production volume (report, date)"
+  volume: 2M
+  design: [design-nre-5nm]       # design-nre part ids, one per die type
+  masks: [mask-set-5nm]          # mask-set part ids
 notes: ""
 """
 
@@ -226,5 +263,6 @@ TEMPLATES = {
     "model": MODEL,
     "process-node": PROCESS_NODE,
     "part": PART,
+    "package": PACKAGE,
     "default": DEFAULT,
 }

@@ -172,6 +172,7 @@ class ProcessNode(NamedTuple):
     wafer_cost_kind: str = "price"
     defect_density_stage: str | None = None
     defect_density_assumed: bool = False
+    defect_density_quarter: float | None = None
     confidence: dict[str, str] = {}
 
 
@@ -186,6 +187,41 @@ class Part(NamedTuple):
     price_per: str
     price_as_of: str
     capacity_bytes: float | None
+    sources: dict[str, str]
+    aliases: list[str] = []
+    notes: str = ""
+    confidence: dict[str, str] = {}
+    area_mm2: float | None = None
+    nodes: list[str] = []
+    packaging_yield: float | None = None
+    packaging_yield_as_of: str | None = None
+
+
+class Package(NamedTuple):
+    """A bill of materials: the dies, HBM, packaging, test and NRE parts of one accelerator package."""
+
+    id: str
+    name: str
+    accelerator: str
+    compute_node: str
+    compute_dies: int
+    die_area_mm2: float
+    die_width_mm: float | None
+    die_height_mm: float | None
+    cores: int | None
+    cores_enabled: int | None
+    core_area_mm2: float | None
+    io_node: str | None
+    io_dies: int
+    io_die_area_mm2: float | None
+    hbm_part: str | None
+    hbm_stacks: int
+    hbm_stack_bytes: float | None
+    packaging_part: str | None
+    test_part: str | None
+    volume: float | None
+    design_parts: list[str]
+    mask_parts: list[str]
     sources: dict[str, str]
     aliases: list[str] = []
     notes: str = ""
@@ -221,5 +257,6 @@ TYPES = {
     "model": Model,
     "process-node": ProcessNode,
     "part": Part,
+    "package": Package,
     "default": Default,
 }

@@ -76,7 +76,7 @@ def _documents(path: Path) -> list[dict]:
     return found
 
 
-KIND_NAMES = ("accelerator", "interconnect", "system", "model", "process-node", "part", "default")
+KIND_NAMES = ("accelerator", "interconnect", "system", "model", "process-node", "part", "package", "default")
 
 
 def _location(error: dict) -> str:
@@ -144,6 +144,10 @@ REFERENCES = {
     "accelerator": [("scale_up_interconnect", "interconnect"), ("process_node", "process-node")],
     "system": [("accelerator", "accelerator"), ("scale_up_interconnect", "interconnect"),
                ("network_interconnect", "interconnect")],
+    "package": [("accelerator", "accelerator"), ("compute_node", "process-node"), ("io_node", "process-node"),
+                ("hbm_part", "part"), ("packaging_part", "part"), ("test_part", "part"), ("design_parts", "part"),
+                ("mask_parts", "part")],
+    "part": [("nodes", "process-node")],
 }
 
 
@@ -157,9 +161,10 @@ def check_references(catalog, only: set[str] | None = None) -> None:
             if only is not None and key not in only:
                 continue
             for field_name, target_kind in fields:
-                target = sheet.get(field_name)
-                if target and target not in catalog.sheets.get(target_kind, {}):
-                    origin = catalog.origins.get(key, "specs")
-                    problems.append(f"{origin}: {sheet_id}: {field_name}: unknown {target_kind} {target!r}")
+                value = sheet.get(field_name)
+                for target in value if isinstance(value, list) else [value]:
+                    if target and target not in catalog.sheets.get(target_kind, {}):
+                        origin = catalog.origins.get(key, "specs")
+                        problems.append(f"{origin}: {sheet_id}: {field_name}: unknown {target_kind} {target!r}")
     if problems:
         raise SheetError("\n".join(problems))

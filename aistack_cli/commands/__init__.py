@@ -12,6 +12,7 @@ CALCULATORS = (
     "cluster_power",
     "allreduce_time",
     "fab_cost",
+    "tco",
 )
 
 

@@ -58,3 +58,36 @@ def tensor_parallel(tp: int | None, gpus: int, what: str = "--tp") -> int:
 
 def bytes_per_element(dtype: str) -> float:
     return BYTES_PER_ELEMENT[dtype]
+
+
+class LazySteps(list):
+    """The working of ``--explain``, computed only when something reads it.
+
+    A calculator's working costs more to write than its numbers; the runner drops it unless
+    ``--explain`` was given, so a command can hand over ``LazySteps(lambda: ...)`` that redoes the
+    calculation with its working only when the working is shown.
+    """
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def _fill(self) -> None:
+        if self._make is not None:
+            make, self._make = self._make, None
+            self.extend(make())
+
+    def __iter__(self):
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+    def __getitem__(self, index):
+        self._fill()
+        return super().__getitem__(index)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0

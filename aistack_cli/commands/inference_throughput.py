@@ -12,6 +12,7 @@ from aistack_cli.calc.inference import (Deployment, Device, Disaggregation, Effi
 from aistack_cli.calc.kvcache import Attention, vllm_large_gpu
 from aistack_cli.commands.common import (ACTIVE_PARAMS, HEAD_DIM, HEADS, HIDDEN_SIZE, KV_HEADS, LAYERS, PARAMS,
                                          accelerator_precision, model_overrides)
+from aistack_cli.commands import tco as chain
 from aistack_cli.errors import InputError
 from aistack_cli.result import Point
 from aistack_cli.runner import calculator
@@ -104,6 +105,7 @@ OPTIONS = [
     Opt("target_ttft", "seconds", "Latency target: time to first token at most this, e.g. 2s.",
         field="target_ttft_s", lo=0, lo_open=True, hi=86400),
 ]
+OPTIONS += chain.chain_options(OPTIONS)  # --cost-basis own and the tco options (issue 18)
 EXAMPLES = (
     "aistack inference-throughput --model llama-3.1-70b --gpu h100-sxm --gpus 2 --weights-dtype fp8 "
     "--concurrency 50 --prompt 5000 --output 500",
@@ -135,7 +137,8 @@ def inference_throughput(catalog, o) -> Point:
     accelerator = sheet(catalog, "accelerator", o.gpu)
     compute, precision_note = compute_precision(o.weights_dtype, accelerator)
     kv_dtype = _kv_dtype(o.kv_dtype, o.weights_dtype)
-    device, price_note = _device(accelerator, compute, o.price_per_gpu_hour)
+    price, owned = _cost_basis(catalog, o, accelerator)
+    device, price_note = _device(accelerator, compute, price)
     eff, eff_notes = efficiency(catalog, accelerator.id, o.weights_dtype, compute, o.mbu, o.mfu)
     engine, engine_notes = _engine(catalog, o.max_num_seqs, o.max_num_batched_tokens, o.memory_utilization, o.engine,
                                    accelerator.id)
@@ -168,7 +171,21 @@ def inference_throughput(catalog, o) -> Point:
               "expert_imbalance": o.expert_imbalance, "price_usd_per_gpu_hour": device.price_usd_per_gpu_hour,
               "target_itl_s": o.target_itl, "target_ttft_s": o.target_ttft}
     steps = Working(lambda: [*_sheet_steps(accelerator, compute, device), *result.steps])
-    return Point(inputs, result.values, assumptions, warnings, steps)
+    return chain.with_chain(Point(inputs, result.values, assumptions, warnings, steps), owned, "token")
+
+
+# ---- cost basis: the owner's GPU-hour, chained from wafer to token (issue 18; arithmetic in calc/tco.py) ----
+
+def _cost_basis(catalog, o, accelerator):
+    """(price per GPU-hour given to the serving model, the owned chain): rented (--price-per-gpu-hour or the
+    sheet's), or owned (--cost-basis own: tco's cost of an owned GPU-hour, its chain kept for the results)."""
+    if o.cost_basis == "rent":
+        return o.price_per_gpu_hour, None
+    if o.price_per_gpu_hour is not None:
+        raise InputError("--price-per-gpu-hour: a rental price; --cost-basis own prices the GPU-hour from the tco "
+                         "chain (give --cost-basis rent, or the tco options)")
+    got = chain.owned(catalog, o, accelerator.id, None, o.gpus, "inference", None)
+    return got.rate_usd_per_gpu_hour, got
 
 
 # ---- the model ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import typer
 from aistack_cli import units
 from aistack_cli.errors import InputError
 
-KIND_HELP = "accelerator, interconnect, system, model, process-node, part or default"
+KIND_HELP = "accelerator, interconnect, system, model, process-node, part, package or default"
 FORMAT_HELP = "table (default), json, yaml, toml or csv."
 SPECS_HELP = "Extra sheets (YAML file or folder), repeatable; also AISTACK_SPECS."
 
@@ -36,6 +36,9 @@ def _summary(kind: str, sheet: dict) -> str:
                 f"{sheet['attention']}, {sheet['max_context']:,} ctx")
     if kind == "part":
         return f"{sheet['category']}, ${sheet['price_usd']:,.0f} per {sheet['price_per']} ({sheet['price_as_of']})"
+    if kind == "package":
+        return (f"{sheet['compute_dies']} x {sheet['die_area_mm2']:,.0f} mm² on {sheet['compute_node']}, "
+                f"{sheet['hbm_stacks']} HBM stacks (BOM of {sheet['accelerator']})")
     if kind == "default":
         spread = f" (P10-P90 {sheet['p10']:g}-{sheet['p90']:g})" if sheet.get("p10") is not None else ""
         return f"{sheet['value']:g} {sheet['unit']}{spread}"

@@ -16,6 +16,7 @@ from aistack_cli.calc.step import RANK_KEYS, Network, search
 from aistack_cli.calc.training import (Cluster, Device, Failures, Power, Shape, global_batch, human_count,
                                        step_model, total_flop, train_cost as compute)
 from aistack_cli.commands import site
+from aistack_cli.commands import tco as chain
 from aistack_cli.commands.common import (ACTIVE_PARAMS, HEAD_DIM, HEADS, HIDDEN_SIZE, KV_HEADS, LAYERS, PARAMS,
                                          accelerator_precision)
 from aistack_cli.errors import InputError
@@ -110,6 +111,7 @@ EXAMPLES = (
     "aistack train-cost --model gpt-3-175b --tokens 300B --gpu a100-80gb --gpus 1024 --tp 8 --pp 8 --global-batch 1536",
     "aistack train-cost --model llama-3.1-70b --tokens 15T --gpu h100-sxm --target-days 30",
 )
+OPTIONS += chain.chain_options(OPTIONS)  # --cost-basis own and the tco options (issue 18)
 NEEDS_GPU = ("gpus", "target_days", "mfu", "price_per_gpu_hour", *(opt.name for opt in POWER_OPTIONS), "system",
              "tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute", "mtbf_gpu_hours", "checkpoint_time",
              "restart_time", "goodput", "global_batch", "global_batch_tokens", "search", "capacity_factor")
@@ -165,8 +167,9 @@ def _point(inputs: dict, result, notes: _Notes, extra: dict | None = None) -> Po
     values = result_values(result)
     if extra:
         values.update(extra)
-    return Point(dict(inputs), values, notes.assumptions + list(result.assumptions),
-                 notes.warnings + list(result.warnings), list(result.steps))
+    return chain.with_chain(Point(dict(inputs), values, notes.assumptions + list(result.assumptions),
+                                  notes.warnings + list(result.warnings), list(result.steps)),
+                            getattr(notes, "owned", None), "run")
 
 
 # ---- model and data ------------------------------------------------------------------------
@@ -305,7 +308,7 @@ def _seq_len(o, sheet, notes: _Notes) -> int:
 def _run(catalog, o, shape: Shape, inputs: dict, seq: int, tokens: float, notes: _Notes):
     accelerator = _sheet(catalog, "accelerator", o.gpu)
     peak = accelerator_precision(accelerator, o.precision, "--precision")
-    price = _price(o, accelerator, notes)
+    price = _cost_basis(catalog, o, accelerator, notes)
     chip, reserve, efficiency_inputs = _chip(catalog, accelerator, o.precision, notes)
     device = Device(accelerator.id, peak, accelerator.memory_bytes, accelerator.tdp_w, price,
                     accelerator.scale_up_domain, chip, reserve)
@@ -509,6 +512,21 @@ def _price(o, accelerator, notes: _Notes) -> float | None:
         return o.price_per_gpu_hour
     notes.assumptions.append(accelerator.price_note())  # the price basis, or the prices the sheet has on others
     return accelerator.price_usd_per_hour
+
+
+# ---- cost basis: the owner's GPU-hour, chained from wafer to run (issue 18; arithmetic in calc/tco.py) ------
+
+def _cost_basis(catalog, o, accelerator, notes: _Notes) -> float | None:
+    """The price of a GPU-hour the run is charged: rented (--price-per-gpu-hour or the sheet's), or owned
+    (--cost-basis own: tco's cost of an owned GPU-hour for this cluster, its chain kept for the results)."""
+    if o.cost_basis == "rent":
+        return _price(o, accelerator, notes)
+    if o.price_per_gpu_hour is not None:
+        raise InputError("--price-per-gpu-hour: a rental price; --cost-basis own prices the GPU-hour from the tco "
+                         "chain (give --cost-basis rent, or the tco options)")
+    got = chain.owned(catalog, o, accelerator.id, o.system, o.gpus, "training", None)
+    notes.owned = got  # its links join the point's results (_point)
+    return got.rate_usd_per_gpu_hour
 
 
 # ---- --search: the ranked layouts as rows ---------------------------------------------------

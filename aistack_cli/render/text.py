@@ -55,6 +55,10 @@ FORMATS = {
     "mm2": lambda v: f"{v:,.4g} mm²",
     "1/cm2": lambda v: f"{v:.4g} /cm²",
     "year": lambda v: str(int(v)),
+    "quarters": lambda v: f"{v:g} quarters",
+    "years": lambda v: f"{v:g} years",
+    "USD/W": lambda v: f"${v:,.4g}/W",
+    "USD/kW-month": lambda v: f"${v:,.2f}/kW-month",
 }
 
 

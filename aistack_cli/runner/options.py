@@ -20,7 +20,8 @@ METAVARS = {
     "count": "COUNT", "int": "INT", "bytes": "SIZE", "nccl_bytes": "SIZE", "bytes_per_s": "RATE",
     "seconds": "TIME", "days": "TIME", "fraction": "FRACTION", "ratio": "RATIO", "usd": "USD",
     "usd_per_hour": "USD/H", "usd_per_kwh": "USD/KWH", "usd_per_kw_month": "USD/KW-MONTH",
-    "usd_per_gb": "USD/GB", "watts": "POWER", "wh": "ENERGY", "flop": "FLOP", "flop_per_s": "FLOP/S",
+    "usd_per_gb": "USD/GB", "usd_per_w": "USD/W", "watts": "POWER", "wh": "ENERGY", "flop": "FLOP",
+    "flop_per_s": "FLOP/S",
     "mm": "LENGTH", "mm2": "AREA", "per_cm2": "DENSITY", "g_per_kwh": "G/KWH", "l_per_kwh": "L/KWH",
     "word": "WORD", "id": "ID", "text": "TEXT", "flag": "",
 }
