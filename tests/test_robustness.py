@@ -166,3 +166,9 @@ def test_tables_fit_the_width(columns):
     limit = max(int(columns), 40) if columns != "0" else 80
     for line in run.out.splitlines():
         assert len(line) <= limit and line == line.rstrip(), line
+
+
+def test_a_bad_single_point_leaves_no_half_document(cli):
+    run = cli("train-cost", "--model", "llama-3.1-70b", "--tokens", "15T", "--gpu", "a100-80gb", "--gpus", "1024",
+              "--cost-basis", "own", "--format", "json")
+    assert run.code == 2 and run.out == ""

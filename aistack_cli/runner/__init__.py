@@ -317,7 +317,10 @@ def run(calc: Calculator, raw: dict[str, Any], common: dict) -> None:
     gate = Gate(prepared)
     columns = next((cols for flag, cols in calc.alt_columns.items() if any(prepared.axes.get(flag, ()))),
                    calc.columns)
-    report = Report(command=calc.name, points=gate.watch(stream(prepared, catalog)),
+    rows = gate.watch(stream(prepared, catalog))
+    if prepared.single:  # compute before writing: a bad input must leave no half document on stdout
+        rows = iter(list(rows))
+    report = Report(command=calc.name, points=rows,
                     single=prepared.single, swept=[calc.by_name[n].key for n in prepared.swept],
                     columns=columns, explain=prepared.common.get("explain", False),
                     quiet=prepared.common.get("quiet", False), notes=prepared.notes)
