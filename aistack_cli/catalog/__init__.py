@@ -38,6 +38,11 @@ class Catalog:
             kind: {alias: sheet_id for sheet_id, sheet in by_id.items() for alias in sheet.get("aliases", [])}
             for kind, by_id in sheets.items()
         }
+        # The defaults a run read through ``get`` (the runner clears it per point: --ranges samples
+        # these, and tests check that every assumption about a default cites one of them), and
+        # values standing in for some defaults' own (a Monte Carlo sample, runner.ranges).
+        self.read: dict[str, None] = {}
+        self.values: dict[str, float] = {}
 
     def resolve(self, kind: str, wanted: str) -> str:
         """The canonical id for ``wanted`` (an id or an alias, any case)."""
@@ -53,11 +58,16 @@ class Catalog:
         return self.sheets[kind][self.resolve(kind, wanted)]
 
     def get(self, kind: str, wanted: str):
-        """The sheet as its runtime record, built once per run."""
+        """The sheet as its runtime record, built once per run. A default's read is recorded, and a
+        value ``runner.ranges`` set for it (a Monte Carlo draw) stands in for its own."""
         key = (kind, wanted)
         found = self._built.get(key)
         if found is None:
             found = self._built[key] = TYPES[kind](**self.raw(kind, wanted))
+        if kind == "default":
+            self.read[found.id] = None
+            if self.values and found.id in self.values:
+                return found._replace(value=self.values[found.id])
         return found
 
     def ids(self, kind: str) -> list[str]:

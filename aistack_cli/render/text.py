@@ -69,6 +69,42 @@ def guess_unit(key: str) -> str:
     return ""
 
 
+def with_range(key: str, value: Any, spread: dict | None) -> str:
+    """``34.5 days (28.1–45.2 days)``: the value and its P10–P90, when they differ."""
+    text = humanize(key, value)
+    if not spread or spread["p10"] == spread["p90"]:
+        return text
+    low, high = humanize(key, spread["p10"]), humanize(key, spread["p90"])
+    tail = _shared_tail(low, high)
+    if tail:
+        low = low[: len(low) - len(tail)]
+    return f"{text} ({low}–{high})"
+
+
+def _shared_tail(a: str, b: str) -> str:
+    """The unit both texts end in (`` days``, ``%``, ``M``; `` tokens/s`` of ``718k tokens/s`` and
+    ``1.2M tokens/s``), if any: said once, after the upper end."""
+    def tail(text: str) -> str:
+        i = len(text)
+        while i and not text[i - 1].isdigit():
+            i -= 1
+        return text[i:]
+
+    end_a, end_b = tail(a), tail(b)
+    if not end_a or end_a == a:
+        return ""
+    if end_a == end_b:
+        return end_a
+    word = end_a[end_a.find(" "):] if " " in end_a else ""
+    return word if word and end_b.endswith(word) else ""
+
+
+def default_value(unit: str, value: float) -> str:
+    """A default sheet's number in its own unit (``30.0%``, ``1.1``, ``481 g/kWh``)."""
+    formatter = FORMATS.get(unit)
+    return formatter(value) if formatter else f"{value:g} {unit}".strip()
+
+
 def humanize(key: str, value: Any) -> str:
     """A value as a person reads it, chosen by the unit its key carries."""
     if value is None:
@@ -139,6 +175,10 @@ def render_table(report: Report, columns: int | None = None, color: bool | None 
         yield from _single(report, points[0], limit, style)
     else:
         yield from _sweep(report, points, limit, style)
+    if report.sensitivity:
+        for index, point in enumerate(points, start=1):
+            if point.sensitivity is not None:
+                yield from tornado(point.sensitivity, limit, style, f"row {index}: {point.label}" if point.label else "")
     if report.explain:
         yield from _explain(points, limit)
     if not report.quiet:
@@ -163,7 +203,8 @@ def _pairs(block: Iterable[tuple[str, str]], limit: int, style: Style, indent: s
 def _single(report: Report, point: Point, limit: int, style: Style) -> Iterator[str]:
     yield style.bold(f"aistack {report.command}")
     shown_inputs = [(k, humanize(k, v)) for k, v in point.inputs.items() if v is not None]
-    shown_results = [(k, humanize(k, v)) for k, v in point.results.items() if v is not None]
+    spreads = point.ranges or {}
+    shown_results = [(k, with_range(k, v, spreads.get(k))) for k, v in point.results.items() if v is not None]
     if shown_inputs:
         yield style.dim("inputs")
         yield from _pairs(shown_inputs, limit, style)
@@ -191,7 +232,8 @@ def _sweep(report: Report, points: list[Point], limit: int, style: Style) -> Ite
     varying = _varying_inputs(points, report.swept)
     header = [*varying, *keys]
     rows = [[humanize(k, p.inputs.get(k)) for k in varying]
-            + ([humanize(k, p.results.get(k)) for k in keys] if p.error is None else ["error: " + p.error])
+            + ([with_range(k, p.results.get(k), (p.ranges or {}).get(k)) for k in keys] if p.error is None
+               else ["error: " + p.error])
             for p in points]
     yield style.bold(f"aistack {report.command}: {len(points)} points")
     if not header:
@@ -221,7 +263,7 @@ def _vertical(points: list[Point], varying: list[str], keys: list[str], limit: i
         if point.error is not None:
             yield from _wrap("error: " + point.error, limit, "  ")
             continue
-        yield from _pairs([(k, humanize(k, point.results.get(k))) for k in keys
+        yield from _pairs([(k, with_range(k, point.results.get(k), (point.ranges or {}).get(k))) for k in keys
                            if point.results.get(k) is not None], limit, style)
 
 
@@ -233,6 +275,45 @@ def _varying_inputs(points: list[Point], swept: list[str]) -> list[str]:
     moved = [k for k in first if any(p.inputs.get(k) != first.get(k) for p in points[1:])]
     chosen = [k for k in swept if k in first] or []
     return chosen + [k for k in moved if k not in chosen][:4]
+
+
+def tornado(sens: dict, limit: int, style: Style, title: str = "") -> Iterator[str]:
+    """What moves the target: each default at its P10 and P90 (the others at their values), the
+    largest swing first, with a bar centred on the target's value at the defaults."""
+    target, base = sens["target"], sens["value"]
+    heading = f"what moves {target}" + (f" ({humanize(target, base)} at the defaults)" if base is not None else "")
+    yield style.dim(heading + (f", {title}" if title else ""))
+    bars = sens["inputs"]
+    if not bars:
+        yield from _wrap("no default with a published P10-P90 was used: nothing to rank", limit, "  ")
+        return
+    rows = [(b["default"], f"{default_value(b['unit'], b['p10'])} → {default_value(b['unit'], b['p90'])}",
+             humanize(target, b["at_p10"]), humanize(target, b["at_p90"]), b) for b in bars]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(w, len(h)) for w, h in zip(widths, ("default", "P10 → P90", "at P10", "at P90"))]
+    room = limit - (sum(widths) + 2 * 4 + 2)
+    span = max((abs(v - base) for b in bars for v in (b["at_p10"], b["at_p90"])
+                if v is not None and base is not None), default=0.0)
+    half = max(0, (room - 1) // 2) if room >= 9 and span > 0 else 0
+    header = ["default".ljust(widths[0]), "P10 → P90".ljust(widths[1]), "at P10".rjust(widths[2]),
+              "at P90".rjust(widths[3])]
+    yield ("  " + "  ".join(style.key(h) for h in header)).rstrip()
+    for name, spread, low, high, b in rows:
+        cells = [name.ljust(widths[0]), spread.ljust(widths[1]), low.rjust(widths[2]), high.rjust(widths[3])]
+        bar = _bar(b, base, span, half) if half else ("" if b["swing"] else "no effect")
+        yield ("  " + "  ".join(cells) + "  " + bar).rstrip()
+    if sens.get("held"):
+        yield from _wrap(f"held at their value (no published spread): {', '.join(sens['held'])}", limit, "  ", "    ")
+
+
+def _bar(b: dict, base: float, span: float, half: int) -> str:
+    """``   ████│██      ``: how far below and above the value at the defaults the target goes."""
+    values = [v for v in (b["at_p10"], b["at_p90"]) if v is not None]
+    if not values:
+        return ""
+    below = round(half * max(0.0, base - min(values)) / span)
+    above = round(half * max(0.0, max(values) - base) / span)
+    return " " * (half - below) + "█" * below + "│" + "█" * above
 
 
 def _explain(points: list[Point], limit: int) -> Iterator[str]:
@@ -262,3 +343,65 @@ def _wrap(text: str, limit: int, first: str, rest: str | None = None, color: boo
                                    subsequent_indent=rest if rest is not None else first,
                                    break_on_hyphens=False, break_long_words=True)
     yield from (line.rstrip() for line in wrapper.wrap(" ".join(text.split())))
+
+
+# ---- aistack compare ----------------------------------------------------------------------
+
+def _signed(key: str, value: float) -> str:
+    if value == 0:
+        return "same"
+    return ("+" if value > 0 else "−") + humanize(key, abs(value))
+
+
+def render_comparison(doc: dict, columns: int | None = None, color: bool | None = None) -> Iterator[str]:
+    """Scenarios side by side: the inputs that differ, every result, and the differences from the
+    first scenario (absolute and relative for two scenarios, relative for more)."""
+    limit = columns or width()
+    style = Style(use_color() if color is None else color)
+    scenarios, diffs = doc["scenarios"], doc["differences"]
+    names = [s["name"] for s in scenarios]
+    base = names[0]
+    yield style.bold(f"aistack compare: {doc['compared']}, {len(names)} scenarios (differences from {base})")
+    differing = list(dict.fromkeys(k for d in diffs for k in d["inputs"]))
+    if differing:
+        yield style.dim("inputs that differ")
+        rows = [[k, *(humanize(k, s["inputs"].get(k)) for s in scenarios)] for k in differing]
+        yield from _grid(["", *names], rows, limit, style)
+    keys = [k for k in scenarios[0]["results"] if any(s["results"].get(k) is not None for s in scenarios)]
+    two = len(names) == 2
+    heads = ["", *names] + ([f"{names[1]} − {base}", "relative"] if two else [f"{d['name']} vs {base}" for d in diffs])
+    rows = []
+    for key in keys:
+        row = [key, *(humanize(key, s["results"].get(key)) for s in scenarios)]
+        for d in diffs:
+            found = d["results"].get(key) or {}
+            rel = found.get("relative")
+            rel_text = "same" if found.get("same") else ("—" if rel is None else f"{rel:+.1%}".replace("-", "−"))
+            if two:
+                delta = found.get("delta")
+                row.append(("same" if found.get("same") else "changed") if delta is None else _signed(key, delta))
+            row.append(rel_text)
+        rows.append(row)
+    yield style.dim("results")
+    yield from _grid(heads, rows, limit, style)
+    if not doc.get("assumptions") and not doc.get("warnings"):
+        return
+    for line in doc["assumptions"]:
+        yield from _wrap("assumption: " + line, limit, "  ", "    ")
+    for line in doc["warnings"]:
+        yield from _wrap(style.bold("warning:") + " " + line, limit, "  ", "    ", color=style.color)
+
+
+def _grid(heads: list[str], rows: list[list[str]], limit: int, style: Style) -> Iterator[str]:
+    """Columns when they fit the width, else one block per row (key, then each column's value)."""
+    widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
+    if sum(widths) + 2 * len(widths) <= limit:
+        yield ("  " + "  ".join(style.key(h.ljust(widths[0])) if i == 0 else style.key(h.rjust(widths[i]))
+                                for i, h in enumerate(heads))).rstrip()
+        for row in rows:
+            yield ("  " + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                                    for i, c in enumerate(row))).rstrip()
+        return
+    for row in rows:
+        yield ("  " + style.key(row[0])).rstrip()
+        yield from _pairs(list(zip(heads[1:], row[1:])), limit, style, indent="    ")

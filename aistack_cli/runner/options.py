@@ -47,6 +47,7 @@ class Opt(NamedTuple):
     field: str | None = None  # the input key this option sets, when it is not ``name``
     sweep: bool = True  # may take a list or a range
     short: str | None = None
+    default_id: str | None = None  # the cited default sheet (specs/defaults) standing in when not given
 
     @property
     def flag(self) -> str:
@@ -193,14 +194,34 @@ def _num(value: float) -> str:
 
 class Options:
     """The values of one point, as attributes: ``o.gpus``, ``o.context``; ``given`` names the
-    options the user set (on the command line or in a scenario file), for notes on defaults."""
+    options the user set (on the command line or in a scenario file), for notes on defaults.
+    ``o.default(name)`` is an option backed by a cited default (``Opt(default_id=...)``)."""
 
-    def __init__(self, values: dict[str, Any], given: frozenset[str]):
+    def __init__(self, values: dict[str, Any], given: frozenset[str], catalog=None,
+                 opts: dict[str, Opt] | None = None):
         self.__dict__.update(values)
         self._given = given
+        self._catalog = catalog
+        self._opts = opts or {}
+        self.notes: list[str] = []  # assumption lines of o.default(); the runner adds them to the point
 
     def given(self, name: str) -> bool:
         return name in self._given
+
+    def default(self, name: str) -> Any:
+        """The option's value when the user gave it, else its cited default's (read through the
+        catalog, so ``--ranges`` samples it), with the assumption line either way. One wording in
+        every command: ``--pue 1.58 (default; <evidence>)`` or ``--pue 1.3 (given)``."""
+        from aistack_cli.render.text import humanize
+
+        opt = self._opts[name]
+        value = self.__dict__[name]
+        if value is not None:
+            self.notes.append(f"{opt.flag} {humanize(opt.key, value)} (given)")
+            return value
+        sheet = self._catalog.get("default", opt.default_id)
+        self.notes.append(sheet.note(f"{opt.flag} {humanize(opt.key, sheet.value)}"))
+        return sheet.value
 
     def __getattr__(self, name: str) -> Any:  # only reached for an option the calculator did not declare
         raise AttributeError(f"no option {name!r}")
