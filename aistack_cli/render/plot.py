@@ -41,15 +41,17 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def chart(report: Report, axes: dict[str, list], target: str | None) -> Chart:
-    """What to draw: the tornado of one point, else the sweep."""
+def chart(report: Report, axes: dict[str, list], target: str | None, prefer: str | None = None) -> Chart:
+    """What to draw: the tornado of one point, else the sweep of ``target`` (default: ``prefer``,
+    the result the calculator ranks by, when it moves; else the first table column with a unit
+    other than a count that moves)."""
     points = list(report.points)
     if report.sensitivity and report.single and points and points[0].sensitivity is not None:
         sens = points[0].sensitivity
         return Chart("tornado", f"aistack {report.command}: what moves {sens['target']}", "", sens["target"] or "",
                      [], False, sens)
     computed = [p for p in points if p.error is None]
-    y_key = target or _first_moving(report, computed)
+    y_key = target or _first_moving(report, computed, prefer)
     if y_key is None:
         raise InputError("--plot: no numeric result was computed to draw; name one with --target")
     numeric_axes = [k for k, values in axes.items() if len(values) > 1 and all(_numeric(v) for v in values)]
@@ -68,19 +70,19 @@ def chart(report: Report, axes: dict[str, list], target: str | None) -> Chart:
     kind = "lines" if numeric_axes else "bars"
     xs = [v for s in series for v in s.x if _numeric(v)]
     log_x = kind == "lines" and bool(xs) and min(xs) > 0 and max(xs) / min(xs) >= 20
-    title = f"aistack {report.command}: {y_key} against {x_key}"
+    title = f"{y_key} against {x_key}"
     return Chart(kind, title, x_key, y_key, series, log_x)
 
 
-def _first_moving(report: Report, points: list) -> str | None:
-    """The first table column (else result) that is a number and differs between points."""
+def _first_moving(report: Report, points: list, prefer: str | None) -> str | None:
     if not points:
         return None
-    keys = report.columns or list(points[0].results)
+    keys = [k for k in [prefer, *(report.columns or list(points[0].results))] if k]
     numbers = [k for k in keys if fields.unit(k) not in ("text", "id", "bool")
                and any(_numeric(p.results.get(k)) for p in points)]
     moving = [k for k in numbers if len({p.results.get(k) for p in points}) > 1]
-    return (moving or numbers or [None])[0]
+    physical = [k for k in moving if fields.unit(k) != "count"]
+    return (physical or moving or numbers or [None])[0]
 
 
 def _ticks(key: str, values: list[float], count: int = 5, log: bool = False) -> tuple[list[float], list[str]]:
@@ -96,9 +98,9 @@ def _ticks(key: str, values: list[float], count: int = 5, log: bool = False) -> 
 
 # ---- terminal -----------------------------------------------------------------------------
 
-def terminal(report: Report, axes: dict[str, list], target: str | None) -> Iterator[str]:
+def terminal(report: Report, axes: dict[str, list], target: str | None, prefer: str | None = None) -> Iterator[str]:
     """The chart as lines of text (plotext), then the report's notes."""
-    drawing = chart(report, axes, target)
+    drawing = chart(report, axes, target, prefer)
     limit = width()
     color = use_color()
     style = Style(color)
@@ -107,6 +109,8 @@ def terminal(report: Report, axes: dict[str, list], target: str | None) -> Itera
         yield from tornado(drawing.tornado, limit, style)
     else:
         yield from _plotext(drawing, limit, color)
+        if not target:
+            yield style.dim(f"  (--target RESULT draws another result than {drawing.y_key})")
     if not report.quiet:
         yield from _notes(report, list(report.points), limit, style)
 
@@ -153,9 +157,9 @@ def _plotext(drawing: Chart, limit: int, color: bool) -> Iterator[str]:
 
 # ---- files --------------------------------------------------------------------------------
 
-def save(report: Report, axes: dict[str, list], target: str | None, path: str) -> None:
+def save(report: Report, axes: dict[str, list], target: str | None, path: str, prefer: str | None = None) -> None:
     """The chart written to ``path`` (.svg, .png or .pdf) with matplotlib."""
-    drawing = chart(report, axes, target)
+    drawing = chart(report, axes, target, prefer)
     try:
         import matplotlib
     except ImportError:
@@ -171,6 +175,7 @@ def save(report: Report, axes: dict[str, list], target: str | None, path: str) -
             s = drawing.series[0]
             ax.barh([humanize(drawing.x_key, x) for x in s.x], s.y)
             ax.set_xlabel(_axis_label(drawing.y_key))
+            _human_axis(ax.xaxis, drawing.y_key)
         else:
             for s in drawing.series:
                 (line,) = ax.plot(s.x, s.y, marker="o", label=s.label)
@@ -182,6 +187,7 @@ def save(report: Report, axes: dict[str, list], target: str | None, path: str) -
                 ax.set_xscale("log")
             ax.set_xlabel(_axis_label(drawing.x_key))
             ax.set_ylabel(_axis_label(drawing.y_key))
+            _human_axis(ax.yaxis, drawing.y_key)
             if len(drawing.series) > 1 or any(any(v is not None for v in s.low) for s in drawing.series):
                 ax.legend(fontsize="small")
             ax.grid(True, alpha=0.3)
@@ -195,6 +201,13 @@ def save(report: Report, axes: dict[str, list], target: str | None, path: str) -
         pyplot.close(figure)
 
 
+def _human_axis(axis, key: str) -> None:
+    """Tick labels as tables show the key (``150 days``, ``$12M``) rather than base SI numbers."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _: humanize(key, value)))
+
+
 def _axis_label(key: str) -> str:
     unit = fields.unit(key)
     return f"{key} [{unit}]" if unit else key
@@ -203,7 +216,7 @@ def _axis_label(key: str) -> str:
 def _mpl_tornado(ax, sens: dict) -> None:
     bars = [b for b in sens["inputs"] if b["at_p10"] is not None and b["at_p90"] is not None][::-1]
     base = sens["value"]
-    names = [f"{b['default']} ({b['p10']:g}–{b['p90']:g})" for b in bars]
+    names = [f"{b['default']} {b['p10']:g}–{b['p90']:g}" + ("" if b["swing"] else " (no effect)") for b in bars]
     for row, b in enumerate(bars):
         low, high = sorted((b["at_p10"], b["at_p90"]))
         ax.barh(row, high - low, left=low, color="tab:blue")
@@ -211,3 +224,4 @@ def _mpl_tornado(ax, sens: dict) -> None:
     if base is not None:
         ax.axvline(base, color="black", linewidth=1)
     ax.set_xlabel(_axis_label(sens["target"]) + " with each default at its P10 and P90")
+    _human_axis(ax.xaxis, sens["target"])

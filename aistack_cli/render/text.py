@@ -354,8 +354,9 @@ def _signed(key: str, value: float) -> str:
 
 
 def render_comparison(doc: dict, columns: int | None = None, color: bool | None = None) -> Iterator[str]:
-    """Scenarios side by side: the inputs that differ, every result, and the differences from the
-    first scenario (absolute and relative for two scenarios, relative for more)."""
+    """Scenarios side by side: the inputs that differ, the results that differ with their
+    difference from the first scenario (absolute and relative for two scenarios, relative for
+    more), then the results every scenario shares."""
     limit = columns or width()
     style = Style(use_color() if color is None else color)
     scenarios, diffs = doc["scenarios"], doc["differences"]
@@ -368,32 +369,48 @@ def render_comparison(doc: dict, columns: int | None = None, color: bool | None 
         rows = [[k, *(humanize(k, s["inputs"].get(k)) for s in scenarios)] for k in differing]
         yield from _grid(["", *names], rows, limit, style)
     keys = [k for k in scenarios[0]["results"] if any(s["results"].get(k) is not None for s in scenarios)]
+    changed = [k for k in keys if not all((d["results"].get(k) or {}).get("same") for d in diffs)]
+    same = [k for k in keys if k not in changed]
     two = len(names) == 2
-    heads = ["", *names] + ([f"{names[1]} − {base}", "relative"] if two else [f"{d['name']} vs {base}" for d in diffs])
-    rows = []
-    for key in keys:
+    heads = ["", *names] + (["difference", "relative"] if two else [f"{d['name']} vs {base}" for d in diffs])
+    rows, blocks = [], []
+    for key in changed:
         row = [key, *(humanize(key, s["results"].get(key)) for s in scenarios)]
-        for d in diffs:
+        block = [(base, row[1])]
+        for d, value in zip(diffs, row[2:]):
             found = d["results"].get(key) or {}
             rel = found.get("relative")
             rel_text = "same" if found.get("same") else ("—" if rel is None else f"{rel:+.1%}".replace("-", "−"))
+            delta = found.get("delta")
+            delta_text = "changed" if delta is None else _signed(key, delta)
             if two:
-                delta = found.get("delta")
-                row.append(("same" if found.get("same") else "changed") if delta is None else _signed(key, delta))
+                row.append(delta_text)
             row.append(rel_text)
+            block.append((d["name"], value + ("" if found.get("same") else f"  ({delta_text}, {rel_text})")))
         rows.append(row)
-    yield style.dim("results")
-    yield from _grid(heads, rows, limit, style)
-    if not doc.get("assumptions") and not doc.get("warnings"):
-        return
-    for line in doc["assumptions"]:
+        blocks.append((key, block))
+    if rows:
+        yield style.dim("results that differ")
+        widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
+        if sum(widths) + 2 * len(widths) <= limit:
+            yield from _grid(heads, rows, limit, style)
+        else:
+            name_w = max(len(n) for n in names)
+            for key, block in blocks:
+                yield "  " + style.key(key)
+                for name, text in block:
+                    yield from _wrap(f"{name.ljust(name_w)}  {text}", limit, "    ", "    " + " " * (name_w + 2))
+    if same:
+        yield style.dim("results the same in every scenario")
+        yield from _pairs([(k, humanize(k, scenarios[0]["results"].get(k))) for k in same], limit, style)
+    for line in doc.get("assumptions", []):
         yield from _wrap("assumption: " + line, limit, "  ", "    ")
-    for line in doc["warnings"]:
+    for line in doc.get("warnings", []):
         yield from _wrap(style.bold("warning:") + " " + line, limit, "  ", "    ", color=style.color)
 
 
 def _grid(heads: list[str], rows: list[list[str]], limit: int, style: Style) -> Iterator[str]:
-    """Columns when they fit the width, else one block per row (key, then each column's value)."""
+    """Columns when they fit the width, else a line per row: the key, then its values."""
     widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
     if sum(widths) + 2 * len(widths) <= limit:
         yield ("  " + "  ".join(style.key(h.ljust(widths[0])) if i == 0 else style.key(h.rjust(widths[i]))
@@ -404,4 +421,4 @@ def _grid(heads: list[str], rows: list[list[str]], limit: int, style: Style) -> 
         return
     for row in rows:
         yield ("  " + style.key(row[0])).rstrip()
-        yield from _pairs(list(zip(heads[1:], row[1:])), limit, style, indent="    ")
+        yield from _wrap("  ".join(f"{h}: {c}" for h, c in zip(heads[1:], row[1:])), limit, "    ", "      ")

@@ -458,8 +458,8 @@ def _plot(prepared: Prepared, report: Report) -> None:
     axes = {prepared.calc.by_name[n].key: prepared.axes[n] for n in prepared.swept}
     path = prepared.common["plot"]
     if path:
-        plot.save(report, axes, target, path)
+        plot.save(report, axes, target, path, prepared.calc.sort_by)
         write(report, prepared.common["format"], sys.stdout)
         return
-    for line in plot.terminal(report, axes, target):
+    for line in plot.terminal(report, axes, target, prepared.calc.sort_by):
         sys.stdout.write(line + "\n")
