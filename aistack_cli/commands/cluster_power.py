@@ -25,8 +25,8 @@ OPTIONS = [
         "e.g. 4.6kW.", field="host_overhead_per_system_w", lo=0, hi=1e7),
     Opt("gpu_power", "watts", "Power per accelerator at full load (default: its TDP), e.g. a cap of 960W.",
         field="power_per_gpu_w", lo=1, hi=1e5),
-    Opt("load", "fraction", "Average draw as a fraction of the rated maximum (default 0.76, measured).",
-        field="load_fraction", lo=0, lo_open=True, hi=1),
+    Opt("load", "fraction", "Average draw as a fraction of the rated maximum.", field="load_fraction", lo=0,
+        lo_open=True, hi=1, default_id="load-fraction"),
     Opt("network", "word", "Scale-out fabric.", default="rail-optimized", choices=NETWORKS),
     Opt("inter", "id", "Scale-out link id, e.g. ib-ndr, roce-400g (default: the system's).", ids="interconnect"),
     Opt("switch_radix", "int", "Switch ports at that link speed (default: the link's sheet).", lo=4, hi=1e4),
@@ -36,15 +36,15 @@ OPTIONS = [
         field="power_per_transceiver_w", lo=0, hi=1e4),
     Opt("storage_power", "watts", "Storage systems' power, e.g. 2MW.", default=0.0, field="storage_power_w", lo=0,
         hi=1e10),
-    Opt("pue", "ratio", "Power usage effectiveness: facility / IT power (default 1.58, industry average).", lo=1, hi=3),
+    Opt("pue", "ratio", "Power usage effectiveness: facility / IT power.", lo=1, hi=3, default_id="pue"),
     Opt("rack_power_limit", "watts", "Power a rack may draw at peak, e.g. 40kW.", field="rack_power_limit_w", lo=1e3,
         hi=2e6),
-    Opt("price_per_kwh", "usd_per_kwh", "Electricity price, e.g. 0.08, 8c/kWh or $80/MWh (default $0.0806/kWh).",
-        field="price_usd_per_kwh", lo=0, hi=10),
-    Opt("carbon_intensity", "g_per_kwh", "Grid carbon intensity in g CO2 per kWh (default 481).",
-        field="carbon_intensity_g_per_kwh", lo=0, hi=2000),
-    Opt("wue", "l_per_kwh", "Water usage effectiveness in litres per IT kWh (default 1.8).", field="wue_l_per_kwh",
-        lo=0, hi=100),
+    Opt("price_per_kwh", "usd_per_kwh", "Electricity price, e.g. 0.08, 8c/kWh or $80/MWh.",
+        field="price_usd_per_kwh", lo=0, hi=10, default_id="electricity-price"),
+    Opt("carbon_intensity", "g_per_kwh", "Grid g CO2 per kWh.", field="carbon_intensity_g_per_kwh", lo=0, hi=2000,
+        default_id="carbon-intensity"),
+    Opt("wue", "l_per_kwh", "Water usage effectiveness in litres per IT kWh.", field="wue_l_per_kwh",
+        lo=0, hi=100, default_id="wue"),
     Opt("years", "count", "Years of operation for the totals.", default=1.0, lo=0, lo_open=True, hi=100),
 ]
 EXAMPLES = (
@@ -62,8 +62,7 @@ EXAMPLES = (
 def cluster_power(catalog, o) -> Point:
     spec, inputs, notes, warnings = _system(catalog, o.gpu, o.system, o.gpus_per_node, o.node_overhead, o.gpu_power)
     count = o.gpus if o.gpus is not None else inputs["gpus_per_system"]
-    load = _default(catalog, o.load, "load-fraction", lambda v: f"load {v:g} of the rated maximum on average",
-                    notes)
+    load = o.default("load")  # the option or its cited default, with one wording in every command
     fabric, net_inputs, net_notes, net_warnings = _fabric(catalog, o, inputs)
     site, site_inputs, site_notes = _site(catalog, spec, o)
     result = compute(count, spec, load, fabric, site)
@@ -71,16 +70,6 @@ def cluster_power(catalog, o) -> Point:
     assumptions = [*notes, *net_notes, *site_notes, *result.assumptions]
     return Point(all_inputs, result_values(result), assumptions,
                  [*warnings, *net_warnings, *result.warnings], list(result.steps))
-
-
-def _default(catalog, given: float | None, default_id: str, describe, notes: list[str]) -> float:
-    """The option when given, else the cited default, with an assumption line either way."""
-    if given is not None:
-        notes.append(describe(given) + " (given)")
-        return given
-    default = catalog.get("default", default_id)
-    notes.append(default.note(describe(default.value)))
-    return default.value
 
 
 # ---- the building block ------------------------------------------------------------------
@@ -206,10 +195,8 @@ def _sheet_or_option(given, sheet_value, flag, link_id, what, example) -> float:
 
 def _site(catalog, spec, o):
     notes: list[str] = []
-    pue = _default(catalog, o.pue, "pue", lambda v: f"PUE {v:g}", notes)
-    price = _default(catalog, o.price_per_kwh, "electricity-price", lambda v: f"electricity ${v:g}/kWh", notes)
-    carbon = _default(catalog, o.carbon_intensity, "carbon-intensity", lambda v: f"grid carbon {v:g} g/kWh", notes)
-    water = _default(catalog, o.wue, "wue", lambda v: f"WUE {v:g} L/kWh of IT energy", notes)
+    pue, price = o.default("pue"), o.default("price_per_kwh")
+    carbon, water = o.default("carbon_intensity"), o.default("wue")
     limit = _rack_limit(catalog, spec, o.rack_power_limit, notes)
     if o.storage_power == 0:
         notes.append("storage not counted (give --storage-power)")
@@ -230,7 +217,7 @@ def _rack_limit(catalog, spec: SystemSpec, limit: float | None, notes: list[str]
     if limit is None or limit >= peak or (spec.systems_per_rack is None and spec.nodes_per_system > 1):
         return limit
     if default:
-        notes.append(f"one system ({units.format_si(peak, 'W')} at peak) exceeds the 40 kW default: one per rack")
+        notes.append(f"one system ({units.format_si(peak, 'W')} at peak) exceeds the default rack limit: one per rack")
         return None
     whole = "is one rack" if spec.systems_per_rack == 1 else "is one server"
     raise InputError(f"--rack-power-limit: one system draws {units.format_si(peak, 'W')} at peak, more than "

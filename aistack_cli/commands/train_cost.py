@@ -28,15 +28,14 @@ OPTIONS = [
     Opt("target_days", "days", "Solve for the GPU count that finishes in this time, e.g. 60 (days), 8w or 3mo.",
         field="target_wall_clock_s", lo=3600, hi=3.2e8),
     Opt("precision", "word", "Training precision whose DENSE peak is used.", default="bf16", choices=TRAIN_PRECISIONS),
-    Opt("mfu", "fraction", "Model FLOP utilisation (default: the mfu-training default, 0.40).", lo=0, lo_open=True,
-        hi=1),
+    Opt("mfu", "fraction", "Model FLOP utilisation.", lo=0, lo_open=True, hi=1, default_id="mfu-training"),
     Opt("price_per_gpu_hour", "usd_per_hour", "USD per GPU-hour (default: the sheet's dated price).",
         field="price_usd_per_gpu_hour", lo=0, lo_open=True, hi=1e4),
-    Opt("pue", "ratio", "Power usage effectiveness (default: the pue default, 1.58).", lo=1, hi=3),
-    Opt("carbon_intensity", "g_per_kwh", "Grid g CO2 per kWh (default 481, world 2023).",
-        field="carbon_intensity_g_per_kwh", lo=0, hi=2000),
-    Opt("load", "fraction", "Average draw as a fraction of rated power (default 0.76, measured).",
-        field="load_fraction", lo=0, lo_open=True, hi=1, flags=("--gpu-power-fraction",)),
+    Opt("pue", "ratio", "Power usage effectiveness: facility / IT power.", lo=1, hi=3, default_id="pue"),
+    Opt("carbon_intensity", "g_per_kwh", "Grid g CO2 per kWh.", field="carbon_intensity_g_per_kwh", lo=0, hi=2000,
+        default_id="carbon-intensity"),
+    Opt("load", "fraction", "Average draw as a fraction of rated power.", field="load_fraction", lo=0, lo_open=True,
+        hi=1, flags=("--gpu-power-fraction",), default_id="load-fraction"),
     Opt("system", "id", "System sheet for host power, e.g. dgx-h100.", ids="system"),
     Opt("tp", "int", "Tensor-parallel size (default: the smallest tp×pp that fits; 1 if --pp or --dp is given).",
         lo=1, hi=1e5),
@@ -46,8 +45,8 @@ OPTIONS = [
     Opt("zero", "int", "ZeRO stage: 0, 1 (optimizer sharded), 2 or 3.", default=1, lo=0, hi=3),
     Opt("micro_batch", "int", "Sequences per micro-batch.", default=1, lo=1, hi=1e5),
     Opt("recompute", "word", "Activation recomputation.", default="selective", choices=("none", "selective", "full")),
-    Opt("mtbf_gpu_hours", "count", "Mean GPU-hours between interruptions per accelerator (default with "
-        "--checkpoint-time: Llama 3's 50,677).", lo=1, hi=1e9),
+    Opt("mtbf_gpu_hours", "count", "Mean GPU-hours between interruptions per accelerator (used with "
+        "--checkpoint-time).", lo=1, hi=1e9, default_id="mtbf-gpu-hours"),
     Opt("checkpoint_time", "seconds", "Time to write a checkpoint, e.g. 60s: turns on the failure model.",
         field="checkpoint_time_s", lo=0, lo_open=True, hi=1e6),
     Opt("restart_time", "seconds", "Time to restart after a failure, e.g. 10min (default 0).",
@@ -252,23 +251,8 @@ def _gpu_count(gpus: int | None, tp: int, pp: int, dp: int | None) -> int:
     return gpus
 
 
-def _site_default(catalog, o, name: str, default_id: str, what) -> float:
-    """A site figure: the option when given, else the cited default (with its note)."""
-    value = getattr(o, name)
-    if value is not None:
-        return value
-    return catalog.get("default", default_id).value
-
-
 def _power(catalog, o, accelerator, notes: _Notes) -> tuple[Power, dict]:
-    fraction = _site_default(catalog, o, "load", "load-fraction", "load")
-    pue = _site_default(catalog, o, "pue", "pue", "PUE")
-    carbon = _site_default(catalog, o, "carbon_intensity", "carbon-intensity", "grid")
-    for name, default_id, text in (("load", "load-fraction", f"average draw {fraction:.0%} of rated power"),
-                                   ("pue", "pue", f"PUE {pue:g}"),
-                                   ("carbon_intensity", "carbon-intensity", f"grid {carbon:g} g CO2/kWh")):
-        notes.assumptions.append(text + " (given)" if getattr(o, name) is not None
-                                 else catalog.get("default", default_id).note(text))
+    fraction, pue, carbon = o.default("load"), o.default("pue"), o.default("carbon_intensity")  # cited, noted
     inputs = {"load_fraction": fraction, "pue": pue, "carbon_intensity_g_per_kwh": carbon}
     if o.system is None:
         return Power(fraction, pue, carbon), inputs

@@ -138,12 +138,17 @@ def _default_text(opt: Opt) -> str:
 
 
 def _cited_default_text(opt: Opt) -> str:
-    """``1.58, cited: aistack specs show pue``: the bundled sheet's value (a user sheet may replace it)."""
+    """``1.58, cited: aistack specs show pue``: the bundled sheet's value (a user sheet may replace
+    it); ``60.0% (mfu-serving-16bit), 40.0% (mfu-serving-8bit), cited: ...`` for several."""
     from aistack_cli import catalog
     from aistack_cli.render.text import humanize
 
-    sheet = catalog.load(None).raw("default", opt.default_id)
-    return f"{humanize(opt.key, sheet['value'])}, cited: aistack specs show {sheet['id']}"
+    ids = (opt.default_id,) if isinstance(opt.default_id, str) else opt.default_id
+    sheets = [catalog.load(None).raw("default", i) for i in ids]
+    if len(sheets) == 1:
+        return f"{humanize(opt.key, sheets[0]['value'])}, cited: aistack specs show {sheets[0]['id']}"
+    values = ", ".join(f"{humanize(opt.key, s['value'])} ({s['id']})" for s in sheets)
+    return f"{values}, cited: aistack specs show ID"
 
 
 def epilog(calc: Calculator) -> str:

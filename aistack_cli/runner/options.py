@@ -47,7 +47,9 @@ class Opt(NamedTuple):
     field: str | None = None  # the input key this option sets, when it is not ``name``
     sweep: bool = True  # may take a list or a range
     short: str | None = None
-    default_id: str | None = None  # the cited default sheet (specs/defaults) standing in when not given
+    # The cited default sheet (specs/defaults) standing in when the option is not given (--help shows
+    # its value; ``o.default(name)`` reads it); several when the command picks one (per precision).
+    default_id: str | tuple[str, ...] | None = None
 
     @property
     def flag(self) -> str:
