@@ -72,7 +72,7 @@ def run(files: list[str], command: str | None, fmt_text: str | None, specs: list
         quiet: bool) -> None:
     from aistack_cli import catalog as catalog_module
     from aistack_cli import runner
-    from aistack_cli.runner.config import load_scenario, scenario_command
+    from aistack_cli.runner.config import load_scenario
 
     if len(files) < 2:
         raise InputError("compare: give two or more scenario files")
@@ -220,7 +220,8 @@ def _parse_check(text: str, command: str):
 
         return every
     key, which, op, raw = match.groups()
-    parse_check(f"{key} {op} 0" if fields.unit(key) not in ("text", "id", "bool") else f"{key} == x", command)
+    if key not in fields.results_of(command):
+        parse_check(f"{key} == 0", command)  # the unknown-key error, with close matches
     if fields.unit(key) in ("text", "id", "bool"):
         raise InputError(f"--check: {key} is not a number; a difference gate needs a numeric result")
     relative = raw.strip().endswith("%")

@@ -285,7 +285,7 @@ def read_scenario(path: str, command: str, notes: list[str], data: dict | None =
     if "command" in data:
         named = scenario_command(data)
         if named != command:
-            raise InputError(f"--config: {units.show(path, 160)} is a scenario for '{units.show(named)}', "
+            raise InputError(f"--config: {units.show(path, 160)} is a scenario for {units.show(named)}, "
                              f"not for '{command}'")
         data = {k: v for k, v in data.items() if k != "command"}
     return data
