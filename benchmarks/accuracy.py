@@ -76,9 +76,14 @@ def load(path: Path = REFERENCES) -> list[dict]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]
 
 
-def run_case(case: dict, ranges: bool = False) -> tuple[float | None, str, dict | None]:
-    """The case's key from one run of the real CLI (in-process), or None and why; with
-    ``ranges``, also the key's P10/P50/P90 (``--ranges``, default samples and seed)."""
+def run_case(case: dict) -> tuple[float | None, str]:
+    """The case's key from one run of the real CLI (in-process), or None and why."""
+    value, problem, _ = run_case_with_range(case, ranges=False)
+    return value, problem
+
+
+def run_case_with_range(case: dict, ranges: bool = True) -> tuple[float | None, str, dict | None]:
+    """``run_case``, and with ``ranges`` the key's P10/P50/P90 (``--ranges``, default samples and seed)."""
     from aistack_cli.cli import main
 
     argv = [case["command"], *map(str, case["args"]), "--format", "json", *(["--ranges"] if ranges else [])]
@@ -99,7 +104,7 @@ def evaluate(cases: list[dict], ranges: bool = False) -> list[Outcome]:
     """Every case; with ``ranges``, validation cases also get their P10-P90."""
     outcomes = []
     for case in cases:
-        value, problem, spread = run_case(case, ranges and case["role"] == "validation")
+        value, problem, spread = run_case_with_range(case, ranges and case["role"] == "validation")
         error = None if value is None else (value - case["published"]) / case["published"]
         outcomes.append(Outcome(case, value, error, problem, spread))
     return outcomes

@@ -276,3 +276,44 @@ def test_median_of_ranges_is_close_to_the_point(cli):
     ratios = [doc["ranges"][k]["p50"] / doc["results"][k] for k in ("wall_clock_s", "cost_usd", "energy_wh")]
     assert statistics.median(ratios) == pytest.approx(1.0, abs=0.1)
     json.dumps(doc, allow_nan=False)
+
+
+# ---- calibration of the ranges (benchmarks/accuracy.py) ---------------------------------------
+
+def _accuracy():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import accuracy
+
+    return accuracy
+
+
+def test_coverage_counts_published_figures_inside_the_band():
+    accuracy = _accuracy()
+
+    def outcome(published, p10, p90):
+        case = {"id": f"c{published}", "command": "train-cost", "role": "validation", "published": published}
+        return accuracy.Outcome(case, published, 0.0, "", {"p10": p10, "p50": (p10 + p90) / 2, "p90": p90})
+
+    # Inside [80, 120], inside [50, 200] and outside [100, 150]: 2 of 3; widths 1.5, 4 and 1.5, median 1.5.
+    row = accuracy.coverage([outcome(100, 80, 120), outcome(60, 50, 200), outcome(90, 100, 150)])["train-cost"]
+    assert row["cases"] == 3 and row["inside"] == 2 and row["median_width"] == pytest.approx(1.5)
+    # A zero-width band counts as a case without a spread.
+    flat = accuracy.coverage([outcome(100, 100, 100), outcome(100, 80, 125)])["train-cost"]
+    assert flat["with_spread"] == 1 and flat["inside"] == 2 and flat["median_width_with_spread"] == pytest.approx(1.5625)
+
+
+def test_a_validation_case_runs_with_its_range():
+    accuracy = _accuracy()
+    case = next(c for c in accuracy.load() if c["role"] == "validation" and c["command"] == "train-cost")
+    value, problem, spread = accuracy.run_case_with_range(case)
+    assert value is not None, problem
+    assert spread["p10"] < value < spread["p90"]  # the MFU spread moves every train-cost time and cost
+    assert accuracy.run_case(case) == (value, "")
+
+
+def test_accuracy_report_has_the_coverage_section():
+    text = (ROOT / "docs" / "ACCURACY.md").read_text()
+    assert "## Ranges: how often the published figure falls inside aistack's P10–P90" in text
+    assert "| calculator | cases | inside P10–P90 | coverage | median P90 ÷ P10 |" in text

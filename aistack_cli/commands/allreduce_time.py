@@ -36,8 +36,8 @@ OPTIONS = [
     Opt("algorithm", "word", "Algorithm (auto: the fastest).", default="auto", choices=ALGORITHM_CHOICES,
         field="requested_algorithm"),
     Opt("op", "word", "Collective.", default="all-reduce", choices=OPS, aliases=OP_ALIASES),
-    Opt("efficiency", "fraction", "Achieved fraction of every link rate (defaults per regime: scale-up 0.80, "
-        "scale-out 0.96, in-network 0.55).", lo=0.01, hi=1),
+    Opt("efficiency", "fraction", "Achieved fraction of every link rate (else one cited default per regime).",
+        lo=0.01, hi=1, default_id=("efficiency-scale-up", "efficiency-scale-out", "efficiency-in-network")),
     Opt("intra_latency", "seconds", "Scale-up latency per ring/tree hop, e.g. 3.4us (default: the sheet's).",
         field="intra_latency_s", lo=0, hi=1),
     Opt("inter_latency", "seconds", "Scale-out latency per ring/tree hop, e.g. 14us (default: the sheet's).",

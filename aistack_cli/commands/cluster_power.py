@@ -37,8 +37,8 @@ OPTIONS = [
     Opt("storage_power", "watts", "Storage systems' power, e.g. 2MW.", default=0.0, field="storage_power_w", lo=0,
         hi=1e10),
     Opt("pue", "ratio", "Power usage effectiveness: facility / IT power.", lo=1, hi=3, default_id="pue"),
-    Opt("rack_power_limit", "watts", "Power a rack may draw at peak, e.g. 40kW.", field="rack_power_limit_w", lo=1e3,
-        hi=2e6),
+    Opt("rack_power_limit", "watts", "Power a rack may draw at peak, e.g. 130kW (when the system sheet gives no "
+        "racks: the cited default).", field="rack_power_limit_w", lo=1e3, hi=2e6, default_id="rack-power-limit"),
     Opt("price_per_kwh", "usd_per_kwh", "Electricity price, e.g. 0.08, 8c/kWh or $80/MWh.",
         field="price_usd_per_kwh", lo=0, hi=10, default_id="electricity-price"),
     Opt("carbon_intensity", "g_per_kwh", "Grid g CO2 per kWh.", field="carbon_intensity_g_per_kwh", lo=0, hi=2000,
