@@ -391,8 +391,9 @@ def render_comparison(doc: dict, columns: int | None = None, color: bool | None 
         blocks.append((key, block))
     if rows:
         yield style.dim("results that differ")
-        widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
-        if sum(widths) + 2 * len(widths) <= limit:
+        if two and not _fits(heads, rows, limit):  # the absolute difference stays in JSON and CSV
+            heads, rows = heads[:3] + heads[4:], [r[:3] + r[4:] for r in rows]
+        if _fits(heads, rows, limit):
             yield from _grid(heads, rows, limit, style)
         else:
             name_w = max(len(n) for n in names)
@@ -407,6 +408,11 @@ def render_comparison(doc: dict, columns: int | None = None, color: bool | None 
         yield from _wrap("assumption: " + line, limit, "  ", "    ")
     for line in doc.get("warnings", []):
         yield from _wrap(style.bold("warning:") + " " + line, limit, "  ", "    ", color=style.color)
+
+
+def _fits(heads: list[str], rows: list[list[str]], limit: int) -> bool:
+    widths = [max(len(str(r[i])) for r in [heads, *rows]) for i in range(len(heads))]
+    return sum(widths) + 2 * len(widths) <= limit
 
 
 def _grid(heads: list[str], rows: list[list[str]], limit: int, style: Style) -> Iterator[str]:
