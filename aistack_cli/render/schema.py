@@ -130,5 +130,4 @@ def compare_schema() -> dict[str, Any]:
 def all_schemas() -> dict[str, Any]:
     """One schema for any calculator's output, selected by ``command``."""
     return {"$schema": DRAFT, "$id": f"https://aistack.dev/schema/v{SCHEMA_VERSION}/aistack.json",
-            "title": "aistack --format json",
-            "oneOf": [*(command_schema(c) for c in fields.COMMANDS), compare_schema()]}
+            "title": "aistack --format json", "oneOf": [command_schema(c) for c in fields.COMMANDS]}
