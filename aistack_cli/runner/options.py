@@ -214,16 +214,29 @@ class Options:
         """The option's value when the user gave it, else its cited default's (read through the
         catalog, so ``--ranges`` samples it), with the assumption line either way. One wording in
         every command: ``--pue 1.58 (default; <evidence>)`` or ``--pue 1.3 (given)``."""
-        from aistack_cli.render.text import humanize
-
         opt = self._opts[name]
         value = self.__dict__[name]
-        if value is not None:
-            self.notes.append(f"{opt.flag} {humanize(opt.key, value)} (given)")
-            return value
-        sheet = self._catalog.get("default", opt.default_id)
-        self.notes.append(sheet.note(f"{opt.flag} {humanize(opt.key, sheet.value)}"))
-        return sheet.value
+        sheet = None
+        if value is None:
+            sheet = self._catalog.get("default", opt.default_id)
+            value = sheet.value
+        key = (opt.flag, opt.key, value, None if sheet is None else sheet.evidence)
+        self.notes.append(_NOTES.get(key) or _note(key, opt, value, sheet))
+        return value
+
+
+_NOTES: dict[tuple, str] = {}  # a sweep writes the same lines for every point: build each once
+
+
+def _note(key: tuple, opt: Opt, value: Any, sheet) -> str:
+    from aistack_cli.render.text import humanize
+
+    shown = f"{opt.flag} {humanize(opt.key, value)}"
+    text = shown + " (given)" if sheet is None else sheet.note(shown)
+    if len(_NOTES) > 4096:
+        _NOTES.clear()
+    _NOTES[key] = text
+    return text
 
     def __getattr__(self, name: str) -> Any:  # only reached for an option the calculator did not declare
         raise AttributeError(f"no option {name!r}")
