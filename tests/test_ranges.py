@@ -317,3 +317,13 @@ def test_accuracy_report_has_the_coverage_section():
     text = (ROOT / "docs" / "ACCURACY.md").read_text()
     assert "## Ranges: how often the published figure falls inside aistack's P10–P90" in text
     assert "| calculator | cases | inside P10–P90 | coverage | median P90 ÷ P10 |" in text
+
+
+def test_checks_on_quantiles(cli):
+    # cost P90 is about $14.8M (MFU at its P10), P10 about $8.9M.
+    assert cli(*DONE, "--ranges", "--samples", "200", "--check", "cost_usd.p90 <= 20M", "-q").code == 0
+    run = cli(*DONE, "--ranges", "--samples", "200", "--check", "cost_usd.p90 <= 12M", "-q")
+    assert run.code == 1 and "cost_usd.p90 <= 12M" in run.err
+    assert cli(*DONE, "--ranges", "--samples", "200", "--check", "wall_clock_s.p10 > 100d", "-q").code == 0
+    assert_usage_error(cli(*DONE, "--check", "cost_usd.p90 <= 12M"), "give --ranges too")
+    assert_usage_error(cli(*DONE, "--ranges", "--check", "fits.p90 == 1"), "not a number")

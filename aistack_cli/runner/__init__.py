@@ -213,7 +213,7 @@ def prepare(calc: Calculator, raw: dict[str, Any], common: dict, documents: dict
         k: v for k, v in common.items() if v not in (None, False, [])}}
     parsed = {opt.name: opt.parse(values[opt.name], notes) if opt.name in values else opt.default
               for opt in calc.options}
-    checks = [parse_check(text, calc.name) for text in common.get("check") or []]
+    checks = [parse_check(text, calc.name, bool(common.get("ranges"))) for text in common.get("check") or []]
     axes = {name: list(v) if isinstance(v, Sweep) else [v] for name, v in parsed.items()}
     swept = [name for name, v in parsed.items() if isinstance(v, Sweep)]
     total = total_points([len(v) for v in axes.values()])
@@ -419,7 +419,10 @@ class Gate:
             if point.error is not None:
                 self.errors.append(point.error)
             if self.prepared.checks:
-                self.failures += failures(self.prepared.checks, point.results, point.label)
+                values = point.results
+                if point.ranges:  # KEY.p10 / KEY.p50 / KEY.p90 gates (--ranges)
+                    values = {**values, **{f"{k}.{q}": v for k, r in point.ranges.items() if r for q, v in r.items()}}
+                self.failures += failures(self.prepared.checks, values, point.label)
             yield point
 
 
