@@ -311,9 +311,9 @@ def _common_value(key: str, value: Any) -> Any:
     return value
 
 
-def compute(calc: Calculator, catalog, combo: dict, given: frozenset[str]) -> Point:
+def compute(calc: Calculator, catalog, combo: dict, given: frozenset[str], notes: bool = True) -> Point:
     """One point: the calculator's own result, with the notes of its cited-default options."""
-    options = Options(combo, given, catalog, calc.by_name)
+    options = Options(combo, given, catalog, calc.by_name, notes)
     point = calc.fn(catalog, options)
     if options.notes:
         point.assumptions = [*options.notes, *point.assumptions]
@@ -353,7 +353,7 @@ def _analyse(prepared: Prepared, catalog, combo: dict, point: Point) -> None:
     read = list(catalog.read)
 
     def again(sampled_catalog) -> Point:
-        return compute(calc, sampled_catalog, combo, prepared.given)
+        return compute(calc, sampled_catalog, combo, prepared.given, notes=False)
 
     if common.get("ranges"):
         outcome = ranges.point_ranges(again, catalog, point.results, read, common["samples"], common["seed"])

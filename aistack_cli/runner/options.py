@@ -200,11 +200,12 @@ class Options:
     ``o.default(name)`` is an option backed by a cited default (``Opt(default_id=...)``)."""
 
     def __init__(self, values: dict[str, Any], given: frozenset[str], catalog=None,
-                 opts: dict[str, Opt] | None = None):
+                 opts: dict[str, Opt] | None = None, notes: bool = True):
         self.__dict__.update(values)
         self._given = given
         self._catalog = catalog
         self._opts = opts or {}
+        self._write_notes = notes  # off for the Monte Carlo draws of --ranges, whose notes nobody reads
         self.notes: list[str] = []  # assumption lines of o.default(); the runner adds them to the point
 
     def given(self, name: str) -> bool:
@@ -220,8 +221,9 @@ class Options:
         if value is None:
             sheet = self._catalog.get("default", opt.default_id)
             value = sheet.value
-        key = (opt.flag, opt.key, value, None if sheet is None else sheet.evidence)
-        self.notes.append(_NOTES.get(key) or _note(key, opt, value, sheet))
+        if self._write_notes:
+            key = (opt.flag, opt.key, value, None if sheet is None else sheet.evidence)
+            self.notes.append(_NOTES.get(key) or _note(key, opt, value, sheet))
         return value
 
 
