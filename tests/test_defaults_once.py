@@ -19,7 +19,6 @@ import pytest
 from conftest import ROOT
 
 from aistack_cli import catalog, commands, runner
-from aistack_cli.runner.options import Options
 from aistack_cli.runner.sweep import combinations
 
 commands.load([])

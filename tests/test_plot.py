@@ -48,6 +48,18 @@ def test_categories_draw_bars(cli, plain):
     assert "h200" in run.out and "b200" in run.out
 
 
+def test_two_swept_ids_draw_grouped_bars(cli, plain, tmp_path):
+    pytest.importorskip("plotext")
+    args = ("inference-throughput", "--model", "llama-3.1-70b,llama-3.1-8b", "--gpu", "h100-sxm,h200")
+    run = cli(*args, "--plot", "-q")
+    assert run.code == 0, run.err
+    assert "gpu=h100-sxm" in run.out and "gpu=h200" in run.out and "llama-3.1-8b" in run.out
+    assert "▒" in run.out  # the second series is told apart without colour
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "bars.svg"
+    assert cli(*args, "--plot", str(path), "-q").code == 0 and "<svg" in path.read_text()
+
+
 def test_tornado_in_the_terminal(cli, plain):
     run = cli(*TRAIN, "--sensitivity", "--target", "cost_usd", "--plot", "-q")
     assert run.code == 0, run.err

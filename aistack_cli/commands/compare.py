@@ -213,10 +213,10 @@ def _parse_check(text: str, command: str):
 
     match = _CHECK.match(text)
     if not match or not match.group(2):
-        gate = parse_check(text, command)  # KEY OP VALUE on every scenario (its own errors name the flag)
+        single = parse_check(text, command)  # KEY OP VALUE on every scenario (its own errors name the flag)
 
         def every(doc: dict) -> list[str]:
-            return [line for s in doc["scenarios"] for line in failures([gate], s["results"], s["name"])]
+            return [line for s in doc["scenarios"] for line in failures([single], s["results"], s["name"])]
 
         return every
     key, which, op, raw = match.groups()
@@ -247,7 +247,7 @@ def _parse_check(text: str, command: str):
                 continue
             actual = abs(value) if which == "delta" else value
             if not _COMPARE[op](actual, limit):
-                shown = f"{actual:+.1%}" if relative else humanize(key, actual)
+                shown = f"{actual:+.1%}" if relative else ("−" if actual < 0 else "+") + humanize(key, abs(actual))
                 out.append(f"check failed for {diff['name']}: {text} (actual {shown})")
         return out
 

@@ -17,6 +17,7 @@ from aistack_cli.result import Report
 
 TERMINAL_HEIGHT = 22
 PLAIN_MARKERS = ("•", "x", "+", "o", "*", "#", "%", "@")  # lines told apart without colour
+PLAIN_BARS = ("█", "▒", "░", "▓", "#", "=")
 
 
 class Series(NamedTuple):
@@ -74,6 +75,12 @@ def chart(report: Report, axes: dict[str, list], target: str | None, prefer: str
     return Chart(kind, title, x_key, y_key, series, log_x)
 
 
+def _aligned(drawing: Chart) -> tuple[list, list[list[float]]]:
+    """Bars: the categories in order, and each series' value per category (0 where not computed)."""
+    categories = list(dict.fromkeys(x for s in drawing.series for x in s.x))
+    return categories, [[dict(zip(s.x, s.y)).get(c, 0.0) for c in categories] for s in drawing.series]
+
+
 def _first_moving(report: Report, points: list, prefer: str | None) -> str | None:
     if not points:
         return None
@@ -127,9 +134,17 @@ def _plotext(drawing: Chart, limit: int, color: bool) -> Iterator[str]:
         plt.theme("clear")
     ys = [v for s in drawing.series for v in (*s.y, *(x for x in s.low + s.high if x is not None))]
     if drawing.kind == "bars":
-        labels = [str(humanize(drawing.x_key, x)) for x in drawing.series[0].x] if drawing.series else []
-        plt.bar(labels, drawing.series[0].y if drawing.series else [], orientation="horizontal",
-                marker="█" if not color else "sd")
+        categories, table = _aligned(drawing)
+        labels = [str(humanize(drawing.x_key, x)) for x in categories]
+        if len(table) == 1:
+            plt.bar(labels, table[0], orientation="horizontal", marker="█" if not color else "sd")
+        else:
+            markers = None if color else [PLAIN_BARS[i % len(PLAIN_BARS)] for i in range(len(table))]
+            plt.multiple_bar(labels, table, labels=[s.label for s in drawing.series], orientation="horizontal",
+                             marker=markers)
+        values = [v for row in table for v in row]
+        if values:
+            plt.xticks(*_ticks(drawing.y_key, [0.0, *values]))
     else:
         for index, s in enumerate(drawing.series):
             marker = "braille" if color else PLAIN_MARKERS[index % len(PLAIN_MARKERS)]
@@ -172,8 +187,14 @@ def save(report: Report, axes: dict[str, list], target: str | None, path: str, p
         if drawing.kind == "tornado":
             _mpl_tornado(ax, drawing.tornado)
         elif drawing.kind == "bars":
-            s = drawing.series[0]
-            ax.barh([humanize(drawing.x_key, x) for x in s.x], s.y)
+            categories, table = _aligned(drawing)
+            height = 0.8 / len(table)
+            for index, (s, values) in enumerate(zip(drawing.series, table)):
+                ax.barh([i + index * height for i in range(len(categories))], values, height=height, label=s.label)
+            ax.set_yticks([i + (len(table) - 1) * height / 2 for i in range(len(categories))],
+                          [humanize(drawing.x_key, x) for x in categories])
+            if len(table) > 1:
+                ax.legend(fontsize="small")
             ax.set_xlabel(_axis_label(drawing.y_key))
             _human_axis(ax.xaxis, drawing.y_key)
         else:

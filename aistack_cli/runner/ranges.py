@@ -146,7 +146,7 @@ def point_ranges(compute: Compute, catalog, base_results: dict, read: list[str],
     ranges: dict[str, dict | None] = dict.fromkeys(base_results)
     for key in keys:
         values = sorted(collected[key]) if spreads else [base_results[key]]
-        if len(values) * 2 < (samples - failed if spreads else 1):
+        if not values or len(values) * 2 < (samples - failed if spreads else 1):
             continue  # computed in fewer than half the draws: no honest range
         ranges[key] = {"p10": percentile(values, 0.1), "p50": percentile(values, 0.5), "p90": percentile(values, 0.9)}
     return Outcome(ranges, spreads, held(catalog, read), failed)
