@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from aistack_cli import __version__
-from aistack_cli.errors import AistackError, ExitCode, OutputClosed
+from aistack_cli.errors import AistackError, ExitCode, OutputClosed, SheetError
 
 HELP = ("Estimate what AI infrastructure costs and does: training runs, serving throughput, "
         "KV cache, cluster power, collectives and die cost, from cited spec sheets.")
@@ -49,11 +49,17 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
     return app
 
 
-def one_line(text: object) -> str:
-    """An error as one line of at most MAX_ERROR_CHARS: control characters escaped, middle cut."""
+MAX_SHEET_LINES = 200  # invalid sheets shown at once (one line each, naming all its problems)
+MAX_SHEET_CHARS = 4000  # a sheet's line may list many fields
+
+
+def one_line(text: object, limit: int | None = None) -> str:
+    """An error as one line of at most ``limit`` (MAX_ERROR_CHARS) characters: control characters escaped,
+    middle cut."""
+    limit = limit or MAX_ERROR_CHARS
     line = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text).strip())
-    if len(line) > MAX_ERROR_CHARS:
-        line = line[: MAX_ERROR_CHARS - 40] + " … " + line[-37:]
+    if len(line) > limit:
+        line = line[: limit - 40] + " … " + line[-37:]
     return line
 
 
@@ -146,8 +152,11 @@ def _run(argv: list[str] | None) -> int:
     except AistackError as exc:
         if debug:
             raise
-        if exc.exit_code == ExitCode.BAD_INPUT:
+        if exc.exit_code == ExitCode.BAD_INPUT and not isinstance(exc, SheetError):
             _error(f"aistack: {one_line(exc)}")
+        elif isinstance(exc, SheetError):  # every problem of every sheet, one line each
+            _error("\n".join(f"aistack: {one_line(line, MAX_SHEET_CHARS)}"
+                              for line in str(exc).split("\n")[:MAX_SHEET_LINES]))
         else:
             _error("\n".join(one_line(line) for line in str(exc).splitlines()))
         return int(exc.exit_code)

@@ -39,6 +39,7 @@ REFERENCES = HERE / "references.yaml"
 BASELINE = HERE / "accuracy_baseline.json"
 REPORT = HERE.parent / "docs" / "ACCURACY.md"
 ROLES = ("validation", "calibration", "identity")
+RANGE_SAMPLES = 200  # draws per validation case for the coverage of P10-P90 (hundreds of cases run)
 COMMANDS = ("train-cost", "inference-throughput", "kv-cache", "cluster-power", "allreduce-time", "fab-cost", "tco")
 
 
@@ -83,10 +84,11 @@ def run_case(case: dict) -> tuple[float | None, str]:
 
 
 def run_case_with_range(case: dict, ranges: bool = True) -> tuple[float | None, str, dict | None]:
-    """``run_case``, and with ``ranges`` the key's P10/P50/P90 (``--ranges``, default samples and seed)."""
+    """``run_case``, and with ``ranges`` the key's P10/P50/P90 (``--ranges``, RANGE_SAMPLES draws, seed 0)."""
     from aistack_cli.cli import main
 
-    argv = [case["command"], *map(str, case["args"]), "--format", "json", *(["--ranges"] if ranges else [])]
+    argv = [case["command"], *map(str, case["args"]), "--format", "json",
+            *(["--ranges", "--samples", str(RANGE_SAMPLES)] if ranges else [])]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
@@ -228,7 +230,7 @@ def _coverage_lines(outcomes: list[Outcome]) -> list[str]:
     if not table:
         return []
     lines = ["", "## Ranges: how often the published figure falls inside aistack's P10–P90", "",
-             "Each validation case run again with `--ranges` (1,000 Latin-hypercube draws, seed 0) over the",
+             f"Each validation case run again with `--ranges` ({RANGE_SAMPLES} Latin-hypercube draws, seed 0) over the",
              "published P10–P90 of the cited defaults it uses; the user's inputs stay fixed. A useful band holds",
              "about 80 % of published figures without being huge. A result no uncertain default moves has a",
              "zero-width band (P90 ÷ P10 = 1): it is inside only when exact. The spreads are the published ones",

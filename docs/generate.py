@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI_MD = ROOT / "docs" / "cli.md"
 README = ROOT / "README.md"
 HELP_PAGES = [[], ["kv-cache"], ["train-cost"], ["inference-throughput"], ["cluster-power"], ["allreduce-time"],
-              ["fab-cost"], ["compare"], ["specs"], ["specs", "list"], ["specs", "show"], ["schema"]]
+              ["fab-cost"], ["compare"], ["specs"], ["specs", "list"], ["specs", "show"], ["specs", "template"],
+              ["specs", "diff"], ["schema"]]
 WIDTH = "80"
 _BLOCK = re.compile(r"```text\n\$ (aistack [^\n]*)\n.*?```", re.S)
 

@@ -24,7 +24,7 @@ def test_json_contract(cli):
     assert doc["rows"] == [{"inputs": doc["inputs"], "results": doc["results"], "warnings": doc["warnings"],
                             "error": None}]
     assert doc["results"]["kv_bytes_per_token"] == 327_680
-    assert doc["results"]["max_sequences"] == 3 and doc["results"]["fits"] is True
+    assert doc["results"]["max_sequences"] == 4 and doc["results"]["fits"] is True
     assert isinstance(doc["assumptions"], list) and isinstance(doc["warnings"], list)
 
 
@@ -52,7 +52,7 @@ def test_table_lists_assumptions_in_human_units(cli):
     run = cli(*KV)
     assert run.code == 0
     assert "320.0 KiB" in run.out and "39.1 GiB" in run.out
-    assert "assumption: memory utilisation 0.9" in run.out
+    assert "assumption: vLLM pool: 0.92 of memory" in run.out
 
 
 def test_no_input_and_output_key_clash(cli):
@@ -172,9 +172,9 @@ def test_quiet_sweep_rows_keep_the_swept_inputs(cli):
 def test_check_gate_exit_codes(cli):
     ok = cli(*KV, "--check", "fits == true", "--check", "kv_bytes_per_token < 1MiB", "--format", "json")
     assert ok.code == 0 and ok.err == ""
-    failed = cli(*KV, "--check", "max_sequences >= 4", "--format", "json")
-    assert failed.code == 1 and failed.err.strip() == "check failed: max_sequences >= 4 (actual 3)"
-    assert failed.json()["results"]["max_sequences"] == 3  # the result is still printed
+    failed = cli(*KV, "--check", "max_sequences >= 5", "--format", "json")
+    assert failed.code == 1 and failed.err.strip() == "check failed: max_sequences >= 5 (actual 4)"
+    assert failed.json()["results"]["max_sequences"] == 4  # the result is still printed
     assert_usage_error(cli(*KV, "--check", "bogus_key < 3"), "not a result of kv-cache")
     assert_usage_error(cli(*KV, "--check", "kv_bytes_per_tokn < 3"), "did you mean kv_bytes_per_token")
     assert_usage_error(cli(*KV, "--check", "fits is great"), "--check")

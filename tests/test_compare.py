@@ -4,7 +4,7 @@ import pytest
 
 from conftest import assert_usage_error
 
-A = "command: train-cost\nmodel: llama-3.1-70b\ntokens: 15T\ngpu: h100-sxm\ngpus: 1024\n"
+A = "command: train-cost\nmodel: llama-3.1-70b\ntokens: 15T\ngpu: h100-sxm\ngpus: 1024\nmfu: 0.4\n"
 B = "command: train-cost\nmodel: llama-3.1-70b\ntokens: 15T\ngpu: h100-sxm\ngpus: 1024\nmfu: 0.5\n"
 
 
@@ -23,7 +23,7 @@ def test_two_scenarios_side_by_side_with_differences(cli, files):
     assert run.code == 0, run.err
     out = run.out
     assert "aistack compare: train-cost, 2 scenarios (differences from a)" in out
-    assert "inputs that differ" in out and "mfu" in out
+    assert "inputs that differ" in out and "mfu_given" in out
     line = next(x for x in out.splitlines() if x.strip().startswith("wall_clock_s"))
     # time ∝ 1/MFU: 0.40 -> 0.50 is 0.8 of the time, a -20.0% difference.
     assert "−20.0%" in line
@@ -36,7 +36,7 @@ def test_json_has_every_scenario_and_each_difference(cli, files):
     assert doc["command"] == "compare" and doc["compared"] == "train-cost" and doc["baseline"] == "a"
     a, b = (s["results"] for s in doc["scenarios"])
     diff = doc["differences"][0]
-    assert diff["name"] == "b" and diff["inputs"] == ["mfu"]
+    assert diff["name"] == "b" and diff["inputs"] == ["mfu_given"]
     wall = diff["results"]["wall_clock_s"]
     assert wall["delta"] == pytest.approx(b["wall_clock_s"] - a["wall_clock_s"])
     assert wall["relative"] == pytest.approx(-0.2, rel=1e-9) and wall["same"] is False
@@ -142,10 +142,9 @@ ROUND_TRIPS = {
     "train-cost": ["--model", "llama-3.1-70b", "--tokens", "15T", "--gpu", "h100-sxm", "--gpus", "1024"],
     "cluster-power": ["--gpu", "h100-sxm", "--gpus", "1024"],
 }
-# Saved outputs of these two do not read back on main (their resolved inputs collide with --model /
-# --system): the rewrites in #16 and #17 own the fix; strict, so the marker goes when it lands.
-BROKEN = {"train-cost": "#16: params_total etc. from the model sheet read back as --params",
-          "cluster-power": "#17: gpus_per_system etc. from the system sheet read back as a custom build"}
+# A saved cluster-power output does not read back on main (its resolved gpus_per_system etc. read back
+# as a custom build beside --system): #17 owns the fix; strict, so the marker goes when it lands.
+BROKEN = {"cluster-power": "#17: gpus_per_system etc. from the system sheet read back as a custom build"}
 
 
 @pytest.mark.parametrize("command", [

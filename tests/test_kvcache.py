@@ -75,7 +75,7 @@ def test_weights_that_do_not_fit_leave_nothing():
     shards = Shards(gpus=1, tensor_parallel=1, memory_bytes=80e9, memory_utilization=0.9, weights_bytes=141.2e9)
     result = kv_cache(att, 8_000, 1, BF16, 16, shards)
     assert result.max_sequences == 0 and result.fits is False
-    assert any("weights alone" in w for w in result.warnings)
+    assert any("weights and the activation reserve exceed" in w for w in result.warnings)
 
 
 def test_kv_heads_fewer_than_shards_are_replicated():
@@ -101,3 +101,81 @@ def test_catalog_models_through_the_cli(cli, model, context, expected_per_token,
     results = run.json()["results"]
     assert results["kv_bytes_per_token"] == expected_per_token
     assert results["kv_bytes_per_sequence"] == expected_per_sequence
+
+
+# ---- the engine's memory budget: one reserve formula for kv-cache and inference-throughput ---------------
+
+from aistack_cli.calc.kvcache import (Activations, WeightSplit, activation_peak_bytes, kv_pool_bytes_per_gpu,
+                                      profiled_tokens, sglang_mem_fraction_static, weights_bytes,
+                                      weights_bytes_per_gpu)
+
+
+def test_activation_peak_of_llama_3_1_8b():
+    # Llama 3.1 8B: hidden 4096, MLP 14336. Per token the busiest layer holds 3 * 4096 (residual, normed input,
+    # output) + 3 * 14336 (gate_up output 2 * 14336 and the product 14336) 16-bit elements = 110,592 B; 8192
+    # profiled tokens hold 905,969,664 B. 256 sampled rows of 128,256 logits in 16-bit and fp32: 197,001,216 B.
+    act = Activations(hidden_size=4096, ffn_size=14336, vocab_size=128256)
+    assert activation_peak_bytes(act, 8192, tp=1, logit_rows=0) == 8192 * 110_592 == 905_969_664
+    assert activation_peak_bytes(act, 8192, tp=1, logit_rows=256) == 905_969_664 + 256 * 128256 * 6
+    # Tensor parallelism splits the MLP buffers and the logits, not the residual stream.
+    assert activation_peak_bytes(act, 8192, tp=2, logit_rows=0) == 8192 * 2 * (3 * 4096 + 3 * 7168)
+
+
+def test_moe_layers_hold_their_experts_buffers():
+    # DeepSeek-V3: top-8 of experts 2048 wide: 8 * (3 * 2048 + 7168) = 106,496 elements per token beat the
+    # dense MLP's 3 * 18432 = 55,296; with the residual 3 * 7168: 2 * (21,504 + 106,496) = 256,000 B per token.
+    act = Activations(hidden_size=7168, ffn_size=18432, experts_active=8, expert_ffn_size=2048)
+    assert activation_peak_bytes(act, 1, tp=1, logit_rows=0) == 256_000
+
+
+def test_vllm_profiles_the_context_without_chunked_prefill():
+    # vLLM V0 below 32k context runs without chunked prefill and profiles max(max_model_len, 2048) tokens, so
+    # the reserve grows with the context; with chunked prefill it profiles its token budget.
+    assert profiled_tokens(8192, 20_000, chunked_prefill=False) == 20_000
+    assert profiled_tokens(8192, 1_000, chunked_prefill=False) == 2048
+    assert profiled_tokens(8192, 20_000, chunked_prefill=True) == 8192
+
+
+def test_pool_rules_of_the_three_engines():
+    # 80 GB GPU, 35 GB of weights, 2 GB of activations:
+    # vLLM 0.9 * 80 - 35 - 2 = 35; SGLang 0.9 * 80 - 35 = 37; TensorRT-LLM 0.9 * (80 - 35 - 2) = 38.7 (GB).
+    assert kv_pool_bytes_per_gpu("vllm", 80e9, 0.9, 35e9, 2e9) == pytest.approx(35e9)
+    assert kv_pool_bytes_per_gpu("sglang", 80e9, 0.9, 35e9, 2e9) == pytest.approx(37e9)
+    assert kv_pool_bytes_per_gpu("trtllm", 80e9, 0.9, 35e9, 2e9) == pytest.approx(38.7e9)
+    assert kv_pool_bytes_per_gpu("none", 80e9, 0.9, 35e9, 2e9, reserve_bytes=1e9) == pytest.approx(36e9)
+    assert [sglang_mem_fraction_static(tp) for tp in (1, 2, 4, 8, 16)] == [0.88, 0.87, 0.85, 0.81, 0.79]
+
+
+def test_quantised_weights_keep_the_embedding_16_bit_and_experts_split_over_ep():
+    # 8.03B parameters, 1.05B of them embedding and head (2 * 128,256 * 4096): FP8 stores 6.98 GB + 2.1 GB.
+    split = WeightSplit(8.03e9, 0.0, 2 * 128256 * 4096)
+    assert weights_bytes(split, 1.0) == pytest.approx(8.03e9 - 1_050_673_152 + 2 * 1_050_673_152)
+    moe = WeightSplit(100e9, 80e9, 0.0)
+    assert weights_bytes_per_gpu(moe, 2.0, tp=4, ep=1) == pytest.approx(200e9 / 4)
+    assert weights_bytes_per_gpu(moe, 2.0, tp=1, ep=8) == pytest.approx(40e9 + 160e9 / 8)
+
+
+def test_kv_cache_cli_reserve_grows_with_the_context_without_chunking(cli):
+    def free(context, chunked):
+        run = cli("kv-cache", "--model", "llama-3.1-8b", "--context", context, "--gpu-memory", "23.58GiB",
+                  "--memory-utilization", "0.9", "--chunked-prefill", chunked, "--max-num-seqs", "256",
+                  "--format", "json")
+        assert run.code == 0, run.err
+        return run.json()["results"]
+    short, long = free("20000", "off"), free("29000", "off")
+    # 9,000 more profiled tokens at 110,592 B each: 995,328,000 B less for the pool.
+    assert short["free_bytes_for_kv"] - long["free_bytes_for_kv"] == pytest.approx(9000 * 110_592)
+    assert free("29000", "on")["activation_reserve_bytes_per_gpu"] < long["activation_reserve_bytes_per_gpu"]
+
+
+def test_kv_cache_cli_engines_and_expert_parallelism(cli):
+    base = ["kv-cache", "--model", "deepseek-v3", "--context", "4k", "--gpu", "h200", "--gpus", "8",
+            "--weights-dtype", "fp8", "--format", "json"]
+    tp8 = cli(*base).json()["results"]
+    dp8 = cli(*base, "--ep", "8", "--tp", "1").json()["results"]
+    # Under TP8 every GPU holds every sequence's whole latent; under DP attention each holds its own: with
+    # the same pool per GPU, 8x the sequences (less the weights the DP ranks replicate).
+    assert tp8["kv_bytes_per_gpu"] == pytest.approx(dp8["kv_bytes_per_gpu"])
+    assert dp8["max_sequences"] > 4 * tp8["max_sequences"]
+    sglang = cli(*base, "--engine", "sglang").json()
+    assert sglang["inputs"]["memory_utilization"] == 0.81 and sglang["results"]["activation_reserve_bytes_per_gpu"] == 0

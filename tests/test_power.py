@@ -232,7 +232,8 @@ def test_done_command_table_shows_the_breakdown(cli):
 def test_machine_formats(cli, fmt, load):
     run = cli("cluster-power", "--system", "dgx-h100", "--gpus", "1Ki", "--format", fmt)
     assert run.code == 0, run.err
-    assert load(run.out)["results"]["it_power_peak_w"] == pytest.approx(1_412_736)
+    # ib-ndr optics are 8.5 W per 400G port (NVIDIA twin-port OSFP datasheet: 17 W per 2 ports), catalog v2
+    assert load(run.out)["results"]["it_power_peak_w"] == pytest.approx(1_414_272)
 
 
 def test_csv_one_row(cli):
@@ -270,15 +271,15 @@ def test_custom_build(cli):
 
 
 def test_sheet_without_switch_figures_asks_for_them(cli):
-    assert_usage_error(cli("cluster-power", "--gpu", "gb300", "--gpus", "1000"), "--switch-radix", "ib-xdr")
+    assert_usage_error(cli("cluster-power", "--gpu", "a100-80gb", "--gpus", "1000"), "--switch-radix", "ib-hdr")
     run = cli("cluster-power", "--gpu", "gb300", "--gpus", "1000", "--switch-radix", "144", "--switch-power", "2kW",
               "--format", "json")
     assert run.code == 0 and run.json()["results"]["fabric_tiers"] == 2
 
 
 def test_accelerator_without_tdp_asks_for_its_power(cli):
-    assert_usage_error(cli("cluster-power", "--gpu", "tpu-v5p", "--gpus", "64", "--network", "none"),
-                       "--gpu-power", "no TDP")
+    assert_usage_error(cli("cluster-power", "--gpu", "tpu-v6e", "--gpus", "64", "--gpus-per-node", "4",
+                           "--node-overhead", "1kW", "--network", "none"), "--gpu-power", "no TDP")
 
 
 @pytest.mark.parametrize("args, fragments", [

@@ -85,14 +85,25 @@ def test_done_train_cost_json_has_ranges_for_time_and_cost(cli):
     assert doc["ranges"]["total_flop"]["p10"] == doc["ranges"]["total_flop"]["p90"] == doc["results"]["total_flop"]
 
 
-def test_time_range_follows_mfu_alone(cli):
-    # wall_clock ∝ 1 / MFU and no other sampled default moves it, so its P10 is the time at MFU's P90
-    # (0.50): 0.40/0.50 = 0.8 of the point value; its P90 the time at MFU's P10: 0.40/0.30 = 1.333.
+def test_energy_range_follows_the_load_alone(cli):
+    # With --mfu and --pue given, time is C / (n · peak · MFU) and energy = n · TDP · load · time · PUE:
+    # of the sampled defaults only the load fraction moves it, so energy's P10 is the energy at the
+    # load's P10 (0.60): 0.60/0.76 of the point value, its P90 the energy at 0.85: 0.85/0.76.
+    doc = cli(*DONE, "--mfu", "0.4", "--pue", "1.2", "--ranges", "-f", "json").json()
+    energy, r = doc["results"]["energy_wh"], doc["ranges"]["energy_wh"]
+    assert r["p10"] == pytest.approx(energy * 0.60 / 0.76, rel=0.01)
+    assert r["p90"] == pytest.approx(energy * 0.85 / 0.76, rel=0.01)
+    assert r["p50"] == pytest.approx(energy, rel=0.01)
+    wall = doc["ranges"]["wall_clock_s"]
+    assert wall["p10"] == wall["p90"] == doc["results"]["wall_clock_s"]  # no sampled default moves it
+
+
+def test_modelled_time_has_a_range(cli):
+    # Without --mfu the step is modelled from per-family efficiencies, each with its published spread.
     doc = cli(*DONE, "--ranges", "-f", "json").json()
-    wall, r = doc["results"]["wall_clock_s"], doc["ranges"]["wall_clock_s"]
-    assert r["p10"] == pytest.approx(wall * 0.8, rel=0.01)
-    assert r["p90"] == pytest.approx(wall * 4 / 3, rel=0.01)
-    assert r["p50"] == pytest.approx(wall, rel=0.01)
+    wall = doc["ranges"]["wall_clock_s"]
+    assert wall["p10"] < doc["results"]["wall_clock_s"] < wall["p90"]
+    assert 1.05 < wall["p90"] / wall["p10"] < 3
 
 
 def test_given_options_are_not_sampled(cli):
@@ -101,7 +112,7 @@ def test_given_options_are_not_sampled(cli):
     assert r["wall_clock_s"]["p10"] == r["wall_clock_s"]["p90"] == doc["results"]["wall_clock_s"]
     assert r["energy_wh"]["p10"] < r["energy_wh"]["p90"]  # the load fraction is still a default
     note = next(a for a in doc["assumptions"] if a.startswith("ranges:"))
-    assert "load-fraction" in note and "mfu-training" not in note and "pue 1.1" not in note
+    assert "load-fraction" in note and "pue 1.1" not in note  # --pue given: not sampled
 
 
 def test_same_seed_same_ranges_and_samples_change_them(cli):
@@ -197,44 +208,42 @@ def test_every_calculator_accepts_ranges(cli):
 
 # ---- sensitivity ---------------------------------------------------------------------------
 
-def test_sensitivity_ranks_mfu_first_for_time(cli):
-    doc = cli(*DONE, "--sensitivity", "--target", "wall_clock_s", "-f", "json").json()
+def test_sensitivity_of_energy_follows_load_and_pue(cli):
+    doc = cli(*DONE, "--mfu", "0.4", "--sensitivity", "--target", "energy_wh", "-f", "json").json()
     sens = doc["sensitivity"]
-    base = doc["results"]["wall_clock_s"]
-    assert sens["target"] == "wall_clock_s" and sens["value"] == base
-    first = sens["inputs"][0]
-    assert first["default"] == "mfu-training"
-    # time ∝ 1/MFU: at MFU 0.30 it is 0.40/0.30 of the value, at 0.50 0.40/0.50 of it.
-    assert first["at_p10"] == pytest.approx(base * 0.40 / 0.30, rel=1e-9)
-    assert first["at_p90"] == pytest.approx(base * 0.40 / 0.50, rel=1e-9)
-    others = {b["default"]: b["swing"] for b in sens["inputs"][1:]}
-    assert others == {"load-fraction": 0.0, "pue": 0.0}  # power defaults do not move time
+    bars = {b["default"]: b for b in sens["inputs"]}
+    base = doc["results"]["energy_wh"]
+    assert sens["target"] == "energy_wh" and sens["value"] == base
+    # energy ∝ load · PUE at a given MFU: each default alone scales it by its end over its value.
+    assert bars["pue"]["at_p10"] == pytest.approx(base * 1.10 / 1.58, rel=1e-9)
+    assert bars["pue"]["at_p90"] == pytest.approx(base * 1.80 / 1.58, rel=1e-9)
+    assert bars["load-fraction"]["at_p90"] == pytest.approx(base * 0.85 / 0.76, rel=1e-9)
+    assert [b["default"] for b in sens["inputs"][:2]] == ["pue", "load-fraction"]  # 0.70 > 0.33 of the value
+    assert all(b["swing"] == 0 for b in sens["inputs"][2:])  # the step-model defaults do not move it
     assert sens["held"] == ["carbon-intensity"]
 
 
-def test_sensitivity_of_energy_follows_load_and_pue(cli):
-    doc = cli(*DONE, "--sensitivity", "--target", "energy_wh", "-f", "json").json()
-    bars = {b["default"]: b for b in doc["sensitivity"]["inputs"]}
-    base = doc["results"]["energy_wh"]
-    # energy ∝ load · PUE / MFU: each default alone scales it by its end over its value.
-    assert bars["pue"]["at_p10"] == pytest.approx(base * 1.10 / 1.58, rel=1e-9)
-    assert bars["load-fraction"]["at_p90"] == pytest.approx(base * 0.85 / 0.76, rel=1e-9)
-    assert bars["mfu-training"]["at_p10"] == pytest.approx(base * 0.40 / 0.30, rel=1e-9)
-    swings = [b["swing"] for b in doc["sensitivity"]["inputs"]]
-    assert swings == sorted(swings, reverse=True)
+def test_sensitivity_ranks_by_swing_and_power_defaults_do_not_move_time(cli):
+    doc = cli(*DONE, "--sensitivity", "--target", "wall_clock_s", "-f", "json").json()
+    bars = doc["sensitivity"]["inputs"]
+    swings = [b["swing"] for b in bars]
+    assert swings == sorted(swings, reverse=True) and swings[0] > 0
+    by_id = {b["default"]: b["swing"] for b in bars}
+    assert by_id["load-fraction"] == 0 and by_id["pue"] == 0
 
 
 def test_sensitivity_without_target_picks_the_first_moving_column(cli):
     doc = cli(*DONE, "--sensitivity", "-f", "json").json()
-    assert doc["sensitivity"]["target"] == "wall_clock_s"  # total_flop and gpus_solved do not move
+    assert doc["sensitivity"]["target"] == "step_time_s"  # total_flop and gpus_solved do not move
 
 
 def test_sensitivity_table_is_a_tornado(cli):
     run = cli(*DONE, "--sensitivity", "--target", "cost_usd")
     assert run.code == 0
     assert "what moves cost_usd" in run.out
-    lines = [line for line in run.out.splitlines() if line.strip().startswith("mfu-training")]
-    assert lines and "█" in lines[0] and "│" in lines[0]
+    table = run.out.split("what moves cost_usd")[1].splitlines()[1:]
+    first = next(line for line in table if line.strip() and not line.strip().startswith("default"))
+    assert "█" in first and "│" in first  # the largest swing first, drawn as a bar around the value
     assert all(len(line) <= 120 for line in run.out.splitlines())
 
 

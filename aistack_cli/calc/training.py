@@ -1,43 +1,47 @@
-"""Training run: FLOP, time, money, energy, memory per accelerator and the cost of failures.
+"""Training run: FLOP, step time from the layout, time, money, energy, memory and failures.
 
 Model FLOP are 6·N·D with N the parameters active per token (Kaplan et al. 2020, arXiv
 2001.08361, §2.1: forward 2N, backward 4N per token). The attention-score term of PaLM
 (Chowdhery et al. 2022, arXiv 2204.02311, appendix B) is reported beside it, never added to the
-headline. Time follows from model FLOP utilisation (MFU) against the DENSE peak at the training
-precision. Memory per accelerator follows ZeRO (Rajbhandari et al. 2020, arXiv 1910.02054) for
-model state and Korthikanti et al. 2022 (arXiv 2205.05198) for activations. Failures follow the
-first-order checkpoint/restart model of Young (1974) and Daly (2006).
+headline. The time of a step is modelled bottom-up from the layout (``calc.step``), and MFU is
+what it achieves: 6·N·tokens per step ÷ (n · dense peak · step time). Given an MFU instead
+(or without the architecture), time = C ÷ (n · dense peak · MFU). Memory per accelerator follows
+``calc.layout``. Failures follow the first-order checkpoint/restart model of Young (1974) and
+Daly (2006).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aistack_cli.calc.common import Step, fmt, host_overhead_w
+from aistack_cli.calc.layout import Batch, Layout, Space, Transformer, memory_per_gpu, micro_batches
+from aistack_cli.calc.step import Network, StepModel, StepTime, search
+from aistack_cli.calc.hardware import Chip
 from aistack_cli.errors import InputError
 
 SRC_6ND = "Kaplan et al. 2020 (arXiv 2001.08361) §2.1: forward 2N + backward 4N FLOP per token"
 SRC_PALM = "Chowdhery et al. 2022 (PaLM, arXiv 2204.02311) appendix B: 12·L·H·Q·T attention FLOP per token"
 SRC_MFU = "MFU = model FLOP/s ÷ (n · dense peak) (PaLM appendix B)"
-SRC_ZERO = "Rajbhandari et al. 2020 (ZeRO, arXiv 1910.02054) §3: mixed-precision Adam state per parameter"
-SRC_ACT = ("Korthikanti et al. 2022 (arXiv 2205.05198) §4: s·b·h·(34 + 5·a·s/h) bytes per layer, "
-           "÷ t with sequence parallelism; 1F1B's first stage holds ≈ L layers")
+SRC_STEP = ("bottom-up step time (calc.step): GEMM rooflines, flash attention, memory-bound kernels, TP/CP/EP/DP "
+            "collectives through the collectives engine, 1F1B bubble (Narayanan et al. 2021)")
+SRC_BATCH = ("DeepSeek-AI 2024, 'DeepSeek LLM' (arXiv 2401.02954) §3.1: optimal batch ≈ 0.292·C^0.3271 tokens; "
+             "dense runs trained to convergence used 0.14-0.36 of it, DeepSeek-V3 2.06x (aistack research notes)")
 SRC_YOUNG = "Young 1974 (CACM 17(9)) / Daly 2006 (FGCS 22(3)): τ ≈ sqrt(2·δ·M)"
 SRC_LOST = "Daly 2006 first order: checkpoint writes δ/τ, lost work τ/(2M), restarts R/M"
 SRC_PUE = "The Green Grid PUE (ISO/IEC 30134-2): facility energy = IT energy · PUE"
 
-# Bytes per parameter of model state (weights, gradients, optimizer). Mixed precision keeps
-# 16-bit weights and gradients plus fp32 master weights, momentum and variance (ZeRO §3, K = 12).
-# Full-precision training keeps 4-byte weights and gradients plus the two Adam moments.
-STATE_BYTES = {"mixed": (2.0, 2.0, 12.0), "full": (4.0, 4.0, 8.0)}
-FULL_PRECISION = ("fp32", "tf32")
-RECOMPUTE = ("none", "selective", "full")
+BATCH_FIT = (0.292, 0.3271)  # DeepSeek LLM's fit of the optimal batch (tokens) against compute C (FLOP)
+TARGET_ROUNDS = 6  # fixed-point rounds when solving the GPU count for a target time
 
 
 @dataclass(frozen=True)
 class Shape:
-    """What the FLOP and the memory depend on; the architecture is optional (``--params``)."""
+    """What the FLOP and the memory depend on; the architecture is optional (``--params``).
+
+    ``arch`` is the full transformer the step model needs (None: time from MFU only).
+    """
 
     params_total: float
     params_active: float
@@ -45,6 +49,7 @@ class Shape:
     hidden_size: int | None = None
     heads: int | None = None
     head_dim: int | None = None
+    arch: Transformer | None = None
 
     @property
     def has_architecture(self) -> bool:
@@ -53,33 +58,43 @@ class Shape:
 
 @dataclass(frozen=True)
 class Device:
-    """One accelerator type as the run uses it: dense peak at the training precision."""
+    """One accelerator type as the run uses it: dense peak at the training precision, and what it
+    achieves (``chip``) with the memory kept back for framework buffers (``reserve_bytes``)."""
 
     id: str
     peak_flop_per_s: float
     memory_bytes: float
     tdp_w: float | None
     price_usd_per_hour: float | None
-    scale_up_domain: int = 8  # tensor parallelism stays inside it when a layout is suggested
+    scale_up_domain: int = 8
+    chip: Chip | None = None
+    reserve_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
 class Cluster:
-    """How many accelerators (given, or solved from ``target_s``) and how they are split."""
+    """How many accelerators (given, or solved from ``target_s``), how they are laid out and fed.
 
-    mfu: float
+    ``layout`` fixes the layout; without it ``space`` is searched and the fastest layout used.
+    ``mfu`` given: the step is not modelled, time = C ÷ (n · peak · MFU); ``fallback_mfu`` does the
+    same when the architecture is unknown. ``global_batch`` is in sequences (None: the batch rule,
+    ``batch_fraction`` of DeepSeek LLM's optimum).
+    """
+
     gpus: int | None = None
     target_s: float | None = None
-    tp: int = 1
-    pp: int = 1
-
-
-@dataclass(frozen=True)
-class Memory:
+    mfu: float | None = None
+    fallback_mfu: float = 0.40
+    layout: Layout | None = None
+    space: Space | None = None
+    global_batch: int | None = None
+    batch_fraction: float = 0.21
+    batch_band: tuple[float, float] = (0.14, 0.36)  # published spread of the fraction (p10, p90)
     precision: str = "bf16"
-    zero: int = 1
-    recompute: str = "selective"
-    micro_batch: int = 1
+    network: Network | None = None
+    capacity_factor: float = 1.0
+    rank_by: str = "time"
+    tp_overlap: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,30 @@ class TrainCostResult:
     tensor_parallel: int | None
     pipeline_parallel: int | None
     data_parallel: int | None
+    context_parallel: int | None
+    expert_parallel: int | None
+    virtual_stages: int | None
+    micro_batch_size: int | None
+    zero_stage: int | None
+    recompute_policy: str | None
+    layout: str | None
+    step_sequences: int | None
+    step_tokens: float | None
+    gradient_accumulation_steps: int | None
+    step_time_s: float | None
+    step_compute_s: float | None
+    step_tp_comm_s: float | None
+    step_dp_comm_s: float | None
+    step_pp_bubble_s: float | None
+    step_pp_comm_s: float | None
+    step_ep_comm_s: float | None
+    step_cp_comm_s: float | None
+    step_optimizer_s: float | None
+    pp_bubble_fraction: float | None
+    limiting_term: str | None
+    mfu: float | None
+    hfu: float | None
+    tokens_per_s_per_gpu: float | None
     wall_clock_s: float | None
     gpu_hours: float | None
     tokens_per_s: float | None
@@ -139,6 +178,7 @@ class TrainCostResult:
     gradients_bytes_per_gpu: float | None
     optimizer_bytes_per_gpu: float | None
     activations_bytes_per_gpu: float | None
+    reserved_bytes_per_gpu: float | None
     memory_used_bytes_per_gpu: float | None
     fits: bool | None
     shortfall_bytes_per_gpu: float | None
@@ -189,6 +229,24 @@ def gpus_for_target(flop: float, target_s: float, peak_flop_per_s: float, mfu: f
     return int(math.ceil(whole / multiple) * multiple)
 
 
+def mfu_of(params_active: float, tokens_per_step: float, step_s: float, gpus: int, peak_flop_per_s: float) -> float:
+    """Achieved MFU: 6·N·(tokens per step) ÷ (step time · n · dense peak)."""
+    return flop_per_token(params_active) * tokens_per_step / (step_s * gpus * peak_flop_per_s)
+
+
+def plausible_batch_tokens(flop: float) -> float:
+    """Largest plausible global batch for a run of ``flop``: DeepSeek LLM's optimum 0.292·C^0.3271
+    tokens. Published dense runs used 0.14-0.36 of it; the largest MoE batch (DeepSeek-V3) 2.06x."""
+    a, b = BATCH_FIT
+    return a * flop ** b
+
+
+def default_global_batch(flop: float, seq: int, fraction: float) -> int:
+    """Sequences per step when none is given: ``fraction`` of the optimum, at the nearest power of two."""
+    sequences = max(1.0, fraction * plausible_batch_tokens(flop) / seq)
+    return 2 ** max(0, round(math.log2(sequences)))
+
+
 # ---- energy --------------------------------------------------------------------------------
 
 def host_w_per_gpu(system_max_w: float, accelerators: int, tdp_w: float) -> float:
@@ -223,59 +281,36 @@ def lost_fraction(checkpoint_s: float, interval_s: float, mtbf_s: float, restart
     return checkpoint_s / interval_s + interval_s / (2.0 * mtbf_s) + restart_s / mtbf_s
 
 
-# ---- memory --------------------------------------------------------------------------------
-
-def state_bytes_per_param(precision: str) -> tuple[float, float, float]:
-    """(weights, gradients, optimizer) bytes per parameter for AdamW at this precision."""
-    return STATE_BYTES["full" if precision in FULL_PRECISION else "mixed"]
-
-
-def model_state_bytes(params: float, precision: str, tp: int, pp: int, dp: int,
-                      zero: int) -> tuple[float, float, float]:
-    """Per-accelerator weights, gradients and optimizer bytes.
-
-    Tensor and pipeline parallelism split the parameters over t·p; ZeRO stage 1 shards the
-    optimizer over the data-parallel group, stage 2 also the gradients, stage 3 also the weights.
-    """
-    per_gpu = params / (tp * pp)
-    w, g, o = state_bytes_per_param(precision)
-    return (w * per_gpu / (dp if zero >= 3 else 1),
-            g * per_gpu / (dp if zero >= 2 else 1),
-            o * per_gpu / (dp if zero >= 1 else 1))
-
-
-def activation_coefficient(shape: Shape, seq_len: int, recompute: str) -> float:
-    """Bytes per s·b·h per layer: 34 + 5·a·s/h stored, 34 with selective recompute, 2 with full."""
-    if recompute == "full":
-        return 2.0
-    if recompute == "selective":
-        return 34.0
-    return 34.0 + 5.0 * shape.heads * seq_len / shape.hidden_size
-
-
-def activation_bytes(shape: Shape, seq_len: int, micro_batch: int, tp: int, recompute: str) -> float | None:
-    """Activations held by the busiest accelerator: L · s·b·h/t · coefficient (16-bit)."""
-    if not shape.has_architecture:
-        return None
-    per_layer = seq_len * micro_batch * shape.hidden_size / tp * activation_coefficient(shape, seq_len, recompute)
-    return shape.layers * per_layer
-
-
 # ---- the run -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Plan:
+    """How the run is laid out and how long a step takes: modelled from the layout, or from an MFU."""
+
+    gpus: int
+    solved: bool
+    global_batch: int
+    layout: Layout | None
+    micro_batches: int | None
+    step: StepTime | None
+    step_s: float
+    mfu: float
+    modelled: bool
+
+
 def train_cost(shape: Shape, tokens: float, seq_len: int, device: Device | None = None,
-               cluster: Cluster | None = None, memory: Memory = Memory(),
-               power: Power | None = None, failures: Failures = Failures()) -> TrainCostResult:
+               cluster: Cluster | None = None, power: Power | None = None,
+               failures: Failures = Failures()) -> TrainCostResult:
     """Everything a planner asks about one training run; without ``device`` only the FLOP."""
     notes = _Notes()
     out: dict = _flop(shape, tokens, seq_len, notes)
     if device is not None and cluster is not None:
-        out.update(_time_and_money(out["total_flop"], tokens, device, cluster, notes))
+        plan = plan_run(shape, tokens, seq_len, device, cluster, notes)
+        out.update(_time_and_money(plan, tokens, seq_len, shape, device, notes))
         out.update(_energy(out, device, power, notes))
         out.update(_failures(out, failures, cluster, notes))
-        out.update(_memory(shape, seq_len, device, cluster, out["gpus"], memory, notes))
-        out.update(tensor_parallel=cluster.tp, pipeline_parallel=cluster.pp,
-                   data_parallel=out["gpus"] // (cluster.tp * cluster.pp))
+        out.update(_memory(plan, shape, seq_len, device, cluster, notes))
+        out.update(_layout_results(plan, seq_len, shape, device))
     out.pop("gpus", None)
     fields = TrainCostResult.__dataclass_fields__
     values = {name: out.get(name) for name in fields if name not in ("assumptions", "warnings", "steps")}
@@ -307,37 +342,296 @@ def _flop(shape: Shape, tokens: float, seq_len: int, notes: _Notes) -> dict:
             f"({fmt(per_token)} + {fmt(attention)})", fraction, "", SRC_PALM))
         notes.assumptions.append(
             f"total_flop is 6·N·D; PaLM's attention term would add {attention / per_token:.1%} "
-            f"at sequence length {seq_len:,} (reported as attention_flop_fraction, not added)")
+            f"at sequence length {seq_len:,} (reported as attention_flop_fraction, not added; the step time "
+            "counts causal attention as executed)")
     if shape.params_active < shape.params_total:
         notes.assumptions.append(
             f"mixture of experts: FLOP use the {human_count(shape.params_active)} parameters active per token; "
-            f"memory holds all {human_count(shape.params_total)} (every expert; expert parallelism not modelled)")
+            f"memory holds all {human_count(shape.params_total)}, routed experts spread over expert parallelism")
     return {"total_flop": flop, "flop_per_token": per_token, "attention_flop_fraction": fraction}
 
 
-def _time_and_money(flop: float, tokens: float, device: Device, cluster: Cluster, notes: _Notes) -> dict:
-    peak, mfu = device.peak_flop_per_s, cluster.mfu
-    solved = None
-    gpus = cluster.gpus
+# ---- layout and step -----------------------------------------------------------------------
+
+def _modelled(shape: Shape, device: Device, cluster: Cluster) -> bool:
+    return (cluster.mfu is None and shape.arch is not None and device.chip is not None
+            and cluster.network is not None)
+
+
+def step_model(shape: Shape, seq_len: int, device: Device, cluster: Cluster, gpus: int) -> StepModel:
+    network = cluster.network
+    if network.fabric.gpus != gpus:
+        network = Network(replace(network.fabric, gpus=max(gpus, network.fabric.gpus_per_node)))
+    return StepModel(shape.arch, seq_len, device.chip, network, cluster.precision, cluster.capacity_factor,
+                     cluster.tp_overlap)
+
+
+def plan_run(shape: Shape, tokens: float, seq_len: int, device: Device, cluster: Cluster, notes: _Notes) -> Plan:
+    """GPU count, global batch, layout and step time of the run."""
+    flop = total_flop(shape.params_active, tokens)
+    batch = global_batch(flop, seq_len, cluster, notes)
+    if not _modelled(shape, device, cluster):
+        return _mfu_plan(shape, seq_len, device, cluster, flop, batch, notes)
     if cluster.target_s is not None:
-        multiple = cluster.tp * cluster.pp
-        solved = gpus = gpus_for_target(flop, cluster.target_s, peak, mfu, multiple)
-        rounding = f", rounded up to a multiple of tp·pp = {multiple}" if multiple > 1 else ""
-        notes.steps.append(Step(
-            "gpus_solved", "ceil(total_flop / (target · peak · MFU))",
-            f"ceil({fmt(flop)} / ({fmt(cluster.target_s)} · {fmt(peak)} · {fmt(mfu)})){rounding}",
-            solved, "", "solve T = C ÷ (n · peak · MFU) for n"))
+        return _solve_for_target(shape, seq_len, device, cluster, flop, batch, notes)
+    layout, micro, step = _choose(shape, seq_len, device, cluster, cluster.gpus, batch, notes, explain=True)
+    return _plan(shape, seq_len, device, cluster.gpus, False, batch, layout, micro, step)
+
+
+def _plan(shape, seq_len, device, gpus, solved, batch, layout, micro, step) -> Plan:
+    sequences = micro * layout.dp * layout.micro_batch
+    mfu = mfu_of(shape.params_active, sequences * seq_len, step.step_s, gpus, device.peak_flop_per_s)
+    return Plan(gpus, solved, sequences, layout, micro, step, step.step_s, mfu, True)
+
+
+def global_batch(flop: float, seq_len: int, cluster: Cluster, notes) -> Batch:
+    """The global batch: given (exact), or a target from the batch rule that each layout rounds to a
+    whole number of micro-batches, never above the plausible maximum."""
+    plausible = plausible_batch_tokens(flop)
+    cap = max(1.0, plausible / seq_len)
+    if cluster.global_batch is not None:
+        batch = cluster.global_batch
+        if batch * seq_len > plausible:
+            notes.warnings.append(
+                f"global batch {batch:,} x {seq_len:,} = {human_count(batch * seq_len)} tokens is above the plausible "
+                f"{human_count(plausible)} for a run of {flop:.3g} FLOP (DeepSeek LLM's optimal-batch fit; dense "
+                "runs used 0.14-0.36 of it): convergence per token would suffer")
+        return Batch(batch, batch, exact=True)
+    if cluster.target_s is not None:
+        notes.assumptions.append(
+            f"global batch up to {human_count(plausible)} tokens, the plausible maximum for {flop:.3g} FLOP "
+            f"({SRC_BATCH}), in whole micro-batches; give --global-batch to set it")
+        return Batch(cap, cap, floor=True)
+    nominal = default_global_batch(flop, seq_len, cluster.batch_fraction)
+    low, high = cluster.batch_band
+    scale = nominal / cluster.batch_fraction
+    notes.assumptions.append(
+        f"global batch about {nominal:,} sequences ({human_count(nominal * seq_len)} tokens): "
+        f"{cluster.batch_fraction:g} of the optimal {human_count(plausible)} tokens for {flop:.3g} FLOP, at a power "
+        f"of two ({SRC_BATCH}); each layout runs the whole number of micro-batches nearest to it within "
+        f"{low:g}-{high:g} of the optimum; give --global-batch to set it")
+    return Batch(nominal, max(1.0, high * scale), low=low * scale)
+
+
+_SEARCHES: dict = {}  # the best layout of identical searches (a sweep over tokens repeats them)
+
+
+def _choose(shape, seq_len, device, cluster, gpus, batch, notes, explain):
+    """(layout, micro-batches, step) for ``gpus``: the given layout, or the search's best."""
+    model = step_model(shape, seq_len, device, cluster, gpus)
+    capacity = device.memory_bytes
+    if cluster.layout is not None:
+        layout = cluster.layout
+        if layout.recompute is None:
+            layout = _least_recompute(shape, seq_len, device, cluster, layout, batch, notes if explain else _Notes())
+        micro = micro_batches(layout, batch)
+        if micro == 0:
+            if batch.exact:
+                raise InputError(f"--global-batch: {int(batch.sequences):,} sequences do not split into dp "
+                                 f"{layout.dp} x micro-batch {layout.micro_batch}")
+            micro = layout.pp if layout.vpp > 1 else 1
+            sequences = micro * layout.dp * layout.micro_batch
+            if explain:
+                notes.warnings.append(
+                    f"dp {layout.dp} x micro-batch {layout.micro_batch} x {micro} = {sequences:,} sequences per step "
+                    f"({human_count(sequences * seq_len)} tokens) is above the plausible global batch of "
+                    f"{batch.cap:,.0f} sequences (the batch rule): convergence per token would suffer; fewer "
+                    "data-parallel replicas or --global-batch")
+        return layout, micro, model.step(layout, micro)
+    space = cluster.space or Space(max_tp=device.scale_up_domain)
+    key = (shape.arch, seq_len, gpus, batch, space, device.chip, model.network, cluster.precision,
+           cluster.capacity_factor, cluster.tp_overlap, capacity, device.reserve_bytes)
+    found = _SEARCHES.get(key)
+    if found is None:
+        if len(_SEARCHES) > 256:
+            _SEARCHES.clear()
+        found = _SEARCHES[key] = search(model, gpus, batch, space, capacity, device.reserve_bytes, "time", keep=1)
+    if found.ranked:
+        best = found.ranked[0]
+        if explain:
+            notes.assumptions.append(
+                f"layout {best.layout.text()}: the fastest of {found.fitting:,} that fit among {found.searched:,} "
+                "searched (give --tp/--pp/... to set your own, --search to see the ranking)")
+        return best.layout, best.micro_batches, best.step
+    if found.closest is not None:
+        c = found.closest
+        notes.warnings.append(
+            f"no layout fits in memory: of {found.searched:,} searched, the closest ({c.layout.text()}) needs "
+            f"{c.memory_bytes / 2**30:,.1f} GiB per GPU of {capacity / 2**30:,.1f} GiB; timed as if it fit")
+        return c.layout, c.micro_batches, model.step(c.layout, c.micro_batches)
+    return None
+
+
+def _least_recompute(shape, seq_len, device, cluster, layout, batch, notes) -> Layout:
+    """The layout with the lightest recompute (none, selective, full) that fits in memory; full when none does."""
+    micro = micro_batches(replace(layout, recompute="none"), batch) or 1
+    for policy in ("none", "selective", "full"):
+        trial = replace(layout, recompute=policy)
+        use = memory_per_gpu(shape.arch, trial, seq_len, micro, cluster.precision, device.reserve_bytes)
+        if use.total <= device.memory_bytes:
+            break
+    notes.assumptions.append(f"recompute {trial.recompute}: the lightest that fits (give --recompute to set it)")
+    return trial
+
+
+def _solve_for_target(shape, seq_len, device, cluster, flop, batch, notes) -> Plan:
+    """Fewest GPUs whose modelled time meets the target, within the global batch.
+
+    Fixed-point rounds on n = C ÷ (target · peak · MFU(n)); each round tries n rounded up to
+    smooth counts (whole multiples of U/8, U/4, U/2 and U, U the largest power-of-two multiple of a
+    scale-up domain, or of tp·pp·cp, not above n) and keeps the smallest that meets the target, or
+    the one with the best MFU to continue from. When the batch cannot feed n GPUs the count halves.
+    """
+    peak, target = device.peak_flop_per_s, cluster.target_s
+    layout = cluster.layout
+    multiple = layout.tp * layout.pp * layout.cp if layout is not None else device.scale_up_domain
+    gpus = gpus_for_target(flop, target, peak, cluster.fallback_mfu, multiple)
+    tried: dict[int, Plan | None] = {}
+    best = None
+    for _ in range(TARGET_ROUNDS):
+        plans = [p for p in (_plan_at(shape, seq_len, device, cluster, n, batch, tried)
+                             for n in _smooth_counts(gpus, multiple)) if p is not None]
+        if not plans:
+            smaller = _smaller(gpus, multiple)
+            if smaller < multiple or best is not None:
+                break
+            gpus = smaller
+            continue
+        meeting = [p for p in plans if _run_s(p, flop, shape, seq_len) <= target * (1 + 1e-9)]
+        plan = min(meeting, key=lambda p: p.gpus) if meeting else max(plans, key=lambda p: (p.mfu * p.gpus, -p.gpus))
+        if best is None or _better(plan, best, flop, shape, seq_len, target):
+            best = plan
+        following = gpus_for_target(flop, target, peak, plan.mfu, multiple)
+        if meeting and following >= plan.gpus:
+            break
+        if following == gpus:
+            break
+        gpus = following
+    if best is None:
+        raise InputError(f"--target-days: no layout of this model runs within the global batch of "
+                         f"{batch.cap:,.0f} sequences")
+    seconds = _run_s(best, flop, shape, seq_len)
+    notes.steps.append(Step("gpus_solved", "fewest GPUs with modelled time ≤ target (fixed point on MFU)",
+                            f"target {fmt(target)} s, MFU {best.mfu:.3f}", best.gpus, "",
+                            "T = C ÷ (n · peak · MFU(n))"))
+    notes.assumptions.append("GPU count solved for the in-run time; failures are not part of the target")
+    if seconds > target * (1 + 1e-9):
+        notes.warnings.append(
+            f"no layout meets the {target / 86400:,.1f}-day target within the plausible global batch of "
+            f"{batch.cap:,.0f} sequences ({human_count(batch.cap * seq_len)} tokens): the fastest found uses "
+            f"{best.gpus:,} GPUs and takes "
+            f"{seconds / 86400:,.1f} days (more GPUs would need a larger batch than published runs used)")
+    return best
+
+
+def _better(plan: Plan, best: Plan, flop: float, shape: Shape, seq_len: int, target: float) -> bool:
+    mine, theirs = _run_s(plan, flop, shape, seq_len), _run_s(best, flop, shape, seq_len)
+    meets, best_meets = mine <= target * (1 + 1e-9), theirs <= target * (1 + 1e-9)
+    if meets != best_meets:
+        return meets
+    return plan.gpus < best.gpus if meets else mine < theirs
+
+
+def _plan_at(shape, seq_len, device, cluster, gpus, batch, tried):
+    if gpus not in tried:
+        chosen = _try_count(shape, seq_len, device, cluster, gpus, batch)
+        tried[gpus] = None if chosen is None else _plan(shape, seq_len, device, gpus, True, batch, *chosen)
+    return tried[gpus]
+
+
+def _smooth_counts(gpus: int, multiple: int) -> list[int]:
+    """``gpus`` rounded up to whole multiples of U/8, U/4, U/2 and U (U the largest power-of-two
+    multiple of ``multiple`` not above ``gpus``), smallest first."""
+    unit = multiple
+    while unit * 2 <= gpus:
+        unit *= 2
+    counts = {math.ceil(gpus / u) * u for u in (unit // 8, unit // 4, unit // 2, unit) if u >= multiple}
+    return sorted(counts or {math.ceil(gpus / multiple) * multiple})
+
+
+def _run_s(plan: Plan, flop: float, shape: Shape, seq_len: int) -> float:
+    """In-run seconds of a plan: steps (tokens ÷ tokens per step) × step time."""
+    return flop / flop_per_token(shape.params_active) / (plan.global_batch * seq_len) * plan.step_s
+
+
+def _try_count(shape, seq_len, device, cluster, gpus, batch):
+    layout, trial = cluster.layout, cluster
+    if layout is not None:
+        model = layout.tp * layout.pp * layout.cp
+        if gpus % model:
+            return None
+        trial = replace(cluster, layout=replace(layout, dp=gpus // model))
+        if micro_batches(trial.layout, batch) == 0:
+            return None
+    return _choose(shape, seq_len, device, trial, gpus, batch, _Notes(), explain=False)
+
+
+def _smaller(gpus: int, multiple: int) -> int:
+    return (gpus // 2) // multiple * multiple
+
+
+def _mfu_plan(shape, seq_len, device, cluster, flop, batch, notes) -> Plan:
+    """Time from an MFU (given, or the default when the architecture is unknown): not modelled."""
+    mfu = cluster.mfu if cluster.mfu is not None else cluster.fallback_mfu
+    peak = device.peak_flop_per_s
+    solved = cluster.target_s is not None
+    if solved:
+        multiple = cluster.layout.tp * cluster.layout.pp * cluster.layout.cp if cluster.layout else 1
+        gpus = gpus_for_target(flop, cluster.target_s, peak, mfu, multiple)
+        notes.steps.append(Step("gpus_solved", "ceil(total_flop / (target · peak · MFU))",
+                                f"ceil({fmt(flop)} / ({fmt(cluster.target_s)} · {fmt(peak)} · {fmt(mfu)}))", gpus, "",
+                                "solve T = C ÷ (n · peak · MFU) for n"))
         notes.assumptions.append("GPU count solved for the in-run time; failures are not part of the target")
-    seconds = wall_clock_s(flop, gpus, peak, mfu)
+    else:
+        gpus = cluster.gpus
+    layout, micro = cluster.layout, None
+    if layout is not None and solved:
+        layout = replace(layout, dp=max(1, gpus // (layout.tp * layout.pp * layout.cp)))
+    if shape.arch is not None and device.chip is not None and cluster.network is not None:
+        if layout is None:
+            chosen = _choose(shape, seq_len, device, replace(cluster, layout=None), gpus, batch, notes, explain=True)
+            if chosen is not None:
+                layout, micro = chosen[0], chosen[1]
+        else:
+            if layout.recompute is None:
+                layout = _least_recompute(shape, seq_len, device, cluster, layout, batch, notes)
+            micro = micro_batches(layout, batch) or None
+    if layout is not None and layout.recompute is None:
+        layout = replace(layout, recompute="selective")
+    sequences = micro * layout.dp * layout.micro_batch if micro else int(round(batch.sequences))
+    step_s = flop_per_token(shape.params_active) * sequences * seq_len / (gpus * peak * mfu)
+    if cluster.mfu is not None:
+        notes.assumptions.append(f"MFU {mfu:.0%} of the dense {cluster.precision} peak given: the step time was not "
+                                 "modelled (time = C ÷ (n · peak · MFU))")
+    elif shape.arch is None:
+        notes.assumptions.append(f"architecture unknown: time from MFU {mfu:.0%} of the dense peak, not modelled "
+                                 "(give --model, or --layers, --hidden-size and --heads)")
+    return Plan(gpus, solved, sequences, layout, micro, None, step_s, mfu, False)
+
+
+def _time_and_money(plan: Plan, tokens: float, seq_len: int, shape: Shape, device: Device, notes: _Notes) -> dict:
+    gpus = plan.gpus
+    steps = tokens / (plan.global_batch * seq_len)
+    seconds = steps * plan.step_s
     gpu_hours = gpus * seconds / 3600.0
+    if plan.modelled:
+        notes.steps.append(Step("step_time_s", "compute + exposed TP, DP, CP, EP + bubble + PP send/recv + optimizer",
+                                " + ".join(fmt(plan.step.term(t)) for t in
+                                           ("compute", "tp", "dp", "cp", "ep", "pp_bubble", "pp_comm", "optimizer")),
+                                plan.step_s, "s", SRC_STEP))
+        notes.steps.append(Step("mfu", "6 · N · tokens per step / (step time · gpus · dense peak)",
+                                f"6 · {fmt(shape.params_active)} · {plan.global_batch * seq_len} / "
+                                f"({fmt(plan.step_s)} · {gpus} · {fmt(device.peak_flop_per_s)})",
+                                plan.mfu, "", SRC_MFU))
     notes.steps += [
-        Step("wall_clock_s", "total_flop / (gpus · dense peak · MFU)",
-             f"{fmt(flop)} / ({gpus} · {fmt(peak)} · {fmt(mfu)})", seconds, "s", SRC_MFU),
+        Step("wall_clock_s", "tokens / (global batch · seq) · step time", f"{fmt(steps)} · {fmt(plan.step_s)}",
+             seconds, "s", "steps × step time"),
         Step("gpu_hours", "gpus · wall_clock_s / 3600", f"{gpus} · {fmt(seconds)} / 3600",
              gpu_hours, "GPU-h", "definition"),
     ]
-    if mfu > 0.7:
-        notes.warnings.append(f"MFU {mfu:.0%} is above any published large-run figure (PaLM 46.2%, Llama 3 38-43%)")
+    if plan.mfu > 0.7:
+        notes.warnings.append(f"MFU {plan.mfu:.0%} is above any published large-run figure (PaLM 46.2%, "
+                              "Llama 3 38-43%, MosaicML's best single node 64%)")
     cost = None
     if device.price_usd_per_hour is not None:
         cost = gpu_hours * device.price_usd_per_hour
@@ -347,8 +641,29 @@ def _time_and_money(flop: float, tokens: float, device: Device, cluster: Cluster
     else:
         notes.warnings.append(f"no price: the {device.id} sheet has no dated price and none was given "
                               "(--price-per-gpu-hour); cost is not computed")
-    return {"gpus": gpus, "gpus_solved": solved, "wall_clock_s": seconds, "gpu_hours": gpu_hours,
-            "tokens_per_s": tokens / seconds, "cost_usd": cost}
+    return {"gpus": gpus, "gpus_solved": gpus if plan.solved else None, "wall_clock_s": seconds,
+            "gpu_hours": gpu_hours, "tokens_per_s": tokens / seconds, "tokens_per_s_per_gpu": tokens / seconds / gpus,
+            "cost_usd": cost, "mfu": plan.mfu}
+
+
+def _layout_results(plan: Plan, seq_len: int, shape: Shape, device: Device) -> dict:
+    out = {"step_sequences": plan.global_batch, "step_tokens": float(plan.global_batch * seq_len),
+           "step_time_s": plan.step_s}
+    layout = plan.layout
+    if layout is not None:
+        out.update(layout=layout.text(), tensor_parallel=layout.tp, pipeline_parallel=layout.pp,
+                   data_parallel=layout.dp,
+                   context_parallel=layout.cp, expert_parallel=layout.ep, virtual_stages=layout.vpp,
+                   micro_batch_size=layout.micro_batch, zero_stage=layout.zero, recompute_policy=layout.recompute,
+                   gradient_accumulation_steps=plan.micro_batches)
+    step = plan.step
+    if step is not None:
+        out.update(step_compute_s=step.compute_s, step_tp_comm_s=step.tp_s, step_dp_comm_s=step.dp_s,
+                   step_pp_bubble_s=step.pp_bubble_s, step_pp_comm_s=step.pp_comm_s, step_ep_comm_s=step.ep_s,
+                   step_cp_comm_s=step.cp_s, step_optimizer_s=step.optimizer_s,
+                   pp_bubble_fraction=step.pp_bubble_s / step.step_s, limiting_term=step.limiting(),
+                   hfu=step.hardware_flop_per_gpu / (step.step_s * device.peak_flop_per_s))
+    return out
 
 
 def _energy(out: dict, device: Device, power: Power | None, notes: _Notes) -> dict:
@@ -439,109 +754,39 @@ def _with_failures(out: dict, seconds: float, goodput: float, notes: _Notes) -> 
     return result
 
 
-def _memory(shape: Shape, seq_len: int, device: Device, cluster: Cluster, gpus: int, memory: Memory,
-            notes: _Notes) -> dict:
-    tp, pp = cluster.tp, cluster.pp
-    dp = gpus // (tp * pp)
-    weights, grads, optimizer = model_state_bytes(shape.params_total, memory.precision, tp, pp, dp, memory.zero)
-    w, g, o = state_bytes_per_param(memory.precision)
-    shard = f"{fmt(shape.params_total)} / ({tp} · {pp})"
+def _memory(plan: Plan, shape: Shape, seq_len: int, device: Device, cluster: Cluster, notes: _Notes) -> dict:
+    layout = plan.layout
+    if shape.arch is None or layout is None:
+        notes.warnings.append("memory per GPU needs the architecture (--model, or --layers, --hidden-size and "
+                              "--heads): not computed")
+        return {}
+    micro = plan.micro_batches or 1
+    use = memory_per_gpu(shape.arch, layout, seq_len, micro, cluster.precision, device.reserve_bytes)
+    total = use.total
+    capacity = device.memory_bytes
+    shortfall = max(0.0, total - capacity)
     notes.steps += [
-        Step("weights_bytes_per_gpu", f"{fmt(w)} B · params / (tp · pp)" + (" / dp" if memory.zero >= 3 else ""),
-             f"{fmt(w)} · {shard}" + (f" / {dp}" if memory.zero >= 3 else ""), weights, "B per GPU", SRC_ZERO),
-        Step("gradients_bytes_per_gpu", f"{fmt(g)} B · params / (tp · pp)" + (" / dp" if memory.zero >= 2 else ""),
-             f"{fmt(g)} · {shard}" + (f" / {dp}" if memory.zero >= 2 else ""), grads, "B per GPU", SRC_ZERO),
-        Step("optimizer_bytes_per_gpu", f"{fmt(o)} B · params / (tp · pp)" + (" / dp" if memory.zero >= 1 else ""),
-             f"{fmt(o)} · {shard}" + (f" / {dp}" if memory.zero >= 1 else ""), optimizer, "B per GPU", SRC_ZERO),
+        Step("weights_bytes_per_gpu", "bytes/param · params of the busiest stage / (tp or ep) / ZeRO-3 shard",
+             layout.text(), use.state.weights, "B per GPU", "calc.layout.model_state (ZeRO, arXiv 1910.02054)"),
+        Step("activations_bytes_per_gpu", "tokens/(cp·tp) · (in-flight layers · bytes per layer + logits)",
+             f"{layout.micro_batch} · {seq_len} / ({layout.cp} · {layout.tp}), {micro} micro-batches",
+             use.activations, "B per GPU", "calc.layout (Korthikanti et al. 2022 adapted)"),
+        Step("memory_used_bytes_per_gpu", "weights + gradients + optimizer + activations + framework allowance",
+             f"{fmt(use.state.weights)} + {fmt(use.state.gradients)} + {fmt(use.state.optimizer)} + "
+             f"{fmt(use.activations)} + {fmt(use.reserve)}", total, "B per GPU", "sum"),
     ]
     notes.assumptions.append(
-        f"memory: AdamW, {fmt(w)}+{fmt(g)}+{fmt(o)} B/param, tp {tp} · pp {pp} · dp {dp}, ZeRO-{memory.zero}, "
-        f"{memory.recompute} recompute, micro-batch {memory.micro_batch}"
-        + (", sequence parallelism with tp" if tp > 1 else ""))
-    activations = activation_bytes(shape, seq_len, memory.micro_batch, tp, memory.recompute)
-    if activations is None:
-        notes.warnings.append("activations need the architecture (--layers, --hidden-size, --heads): "
-                              "memory per GPU and the fit are not computed")
-        return {"weights_bytes_per_gpu": weights, "gradients_bytes_per_gpu": grads, "optimizer_bytes_per_gpu": optimizer}
-    coefficient = activation_coefficient(shape, seq_len, memory.recompute)
-    notes.steps.append(Step(
-        "activations_bytes_per_gpu", "L · s · b · h / tp · coefficient",
-        f"{shape.layers} · {seq_len} · {memory.micro_batch} · {shape.hidden_size} / {tp} · {fmt(coefficient)}",
-        activations, "B per GPU", SRC_ACT))
-    return _fit(weights, grads, optimizer, activations, device, shape, cluster, gpus, seq_len, memory, notes)
-
-
-def _fit(weights, grads, optimizer, activations, device, shape, cluster, gpus, seq_len, memory, notes) -> dict:
-    total = weights + grads + optimizer + activations
-    fits = total <= device.memory_bytes
-    shortfall = max(0.0, total - device.memory_bytes)
-    notes.steps.append(Step("memory_used_bytes_per_gpu", "weights + gradients + optimizer + activations",
-                            f"{fmt(weights)} + {fmt(grads)} + {fmt(optimizer)} + {fmt(activations)}",
-                            total, "B per GPU", "sum; no allowance for framework buffers or fragmentation"))
-    notes.assumptions.append("activations per Korthikanti et al. (GPT layer, 16-bit); no allowance for "
-                             "CUDA/NCCL buffers or fragmentation")
-    if not fits:
+        f"memory: AdamW 2+2+12 B/param{' (+1 B FP8 weight copy)' if cluster.precision in ('fp8', 'fp4') else ''}, "
+        "sequence parallelism with tp, activations per Korthikanti et al. adapted to gated MLPs, GQA and flash "
+        "attention, logits of the loss on the last stage")
+    if not total <= capacity:
         gib = 2.0**30
-        layout = smallest_fitting_layout(shape, seq_len, memory, gpus, device.memory_bytes,
-                                         min(8, device.scale_up_domain))
-        hint = (f"--tp {layout[0]} --pp {layout[1]} would fit" if layout else
-                "no tp (within the scale-up domain) x pp layout fits: try --zero 3 or --recompute full")
         notes.warnings.append(
             f"does not fit: {total / gib:,.1f} GiB per GPU needed, {shortfall / gib:,.1f} GiB more than the "
-            f"{device.memory_bytes / gib:,.1f} GiB of {device.id}; {hint}")
-    if shape.heads % cluster.tp:
-        notes.warnings.append(f"{shape.heads} attention heads do not split evenly over tp {cluster.tp}")
-    return {"weights_bytes_per_gpu": weights, "gradients_bytes_per_gpu": grads, "optimizer_bytes_per_gpu": optimizer,
-            "activations_bytes_per_gpu": activations, "memory_used_bytes_per_gpu": total, "fits": fits,
+            f"{capacity / gib:,.1f} GiB of {device.id}")
+    if shape.arch.heads % layout.tp:
+        notes.warnings.append(f"{shape.arch.heads} attention heads do not split evenly over tp {layout.tp}")
+    return {"weights_bytes_per_gpu": use.state.weights, "gradients_bytes_per_gpu": use.state.gradients,
+            "optimizer_bytes_per_gpu": use.state.optimizer, "activations_bytes_per_gpu": use.activations,
+            "reserved_bytes_per_gpu": use.reserve, "memory_used_bytes_per_gpu": total, "fits": total <= capacity,
             "shortfall_bytes_per_gpu": shortfall}
-
-
-def memory_per_gpu_bytes(shape: Shape, seq_len: int, memory: Memory, tp: int, pp: int, dp: int) -> float:
-    """Model state plus activations on the busiest accelerator (needs the architecture)."""
-    state = model_state_bytes(shape.params_total, memory.precision, tp, pp, dp, memory.zero)
-    return sum(state) + activation_bytes(shape, seq_len, memory.micro_batch, tp, memory.recompute)
-
-
-def smallest_fitting_layout(shape: Shape, seq_len: int, memory: Memory, gpus: int, capacity_bytes: float,
-                            max_tp: int = 8, round_up: bool = False) -> tuple[int, int] | None:
-    """Fewest model-parallel ranks tp·pp (powers of two, tp ≤ ``max_tp`` dividing the heads, pp ≤ layers) that fit.
-
-    Ties go to the larger tp, which keeps the pipeline shorter. The GPU count must split into tp·pp
-    groups, unless ``round_up`` (a solved count, later rounded up to a multiple of tp·pp). None when
-    nothing fits.
-    """
-    best = None
-    for tp in _powers_of_two(min(max_tp, gpus)):
-        if shape.heads % tp:
-            continue
-        for pp in _powers_of_two(min(shape.layers, gpus // tp)):
-            dp = _data_parallel(gpus, tp * pp, round_up)
-            if dp and memory_per_gpu_bytes(shape, seq_len, memory, tp, pp, dp) <= capacity_bytes:
-                key = (tp * pp, -tp)
-                best = min(best, (key, (tp, pp))) if best else (key, (tp, pp))
-                break
-    return best[1] if best else None
-
-
-def default_layout(shape: Shape, tokens: float, seq_len: int, device: Device, cluster: Cluster,
-                   memory: Memory) -> tuple[int, int] | None:
-    """The smallest fitting tp×pp for the run's GPU count: given, or solved from the target (before rounding)."""
-    if not shape.has_architecture:
-        return None
-    gpus = cluster.gpus
-    if gpus is None:
-        flop = total_flop(shape.params_active, tokens)
-        gpus = gpus_for_target(flop, cluster.target_s, device.peak_flop_per_s, cluster.mfu)
-    return smallest_fitting_layout(shape, seq_len, memory, gpus, device.memory_bytes,
-                                   min(8, device.scale_up_domain), round_up=cluster.gpus is None)
-
-
-def _data_parallel(gpus: int, ranks: int, round_up: bool) -> int | None:
-    """Data-parallel size for ``ranks`` model-parallel ranks; None when the count does not split."""
-    if round_up:
-        return math.ceil(gpus / ranks)
-    return None if gpus % ranks else gpus // ranks
-
-
-def _powers_of_two(limit: int) -> list[int]:
-    return [2**k for k in range(int(math.log2(limit)) + 1)] if limit >= 1 else []

@@ -12,6 +12,9 @@ from typing import NamedTuple
 
 
 class Accelerator(NamedTuple):
+    """One accelerator. ``price_usd_per_hour`` and ``price_as_of`` are the price on the catalog's default basis
+    (``price_basis`` says which; ``prices`` lists every published price with its type, provider class and date)."""
+
     id: str
     name: str
     vendor: str
@@ -31,6 +34,36 @@ class Accelerator(NamedTuple):
     sources: dict[str, str]
     aliases: list[str] = []
     notes: str = ""
+    status: str = "shipping"
+    status_date: str | None = None
+    dense_basis: str = ""
+    memory_vendor_bytes: float | None = None
+    memory_basis: str = "driver-visible"
+    tdp_estimated: bool = False
+    price_basis: str = ""
+    prices: list[dict] = []
+    purchase_price_usd: float | None = None
+    purchase_price_as_of: str | None = None
+    compute_dies: int | None = None
+    die_area_mm2: float | None = None
+    process_node: str | None = None
+    memory_type: str | None = None
+    hbm_stacks: int | None = None
+    hbm_stack_bytes: float | None = None
+    packaging: str | None = None
+    confidence: dict[str, str] = {}
+
+    def price_note(self) -> str:
+        """The assumption line for the sheet's default price, naming its basis (or why there is none)."""
+        from aistack_cli.catalog.prices import basis_text, other_prices
+
+        if self.price_usd_per_hour is not None:
+            return (f"price ${self.price_usd_per_hour:,.2f} per GPU-hour from the {self.id} sheet, as of "
+                    f"{self.price_as_of}: {self.price_basis} (prices move; give --price-per-gpu-hour)")
+        others = other_prices(self.prices)
+        listed = f"; the sheet lists {others}" if others else ""
+        return (f"no price for {self.id} on the default basis ({basis_text()}){listed}; "
+                "give --price-per-gpu-hour")
 
 
 class Interconnect(NamedTuple):
@@ -49,6 +82,13 @@ class Interconnect(NamedTuple):
     sources: dict[str, str]
     aliases: list[str] = []
     notes: str = ""
+    status: str = "shipping"
+    status_date: str | None = None
+    switch_model: str | None = None
+    switch_power_basis: str | None = None
+    transceiver_kind: str | None = None
+    cpo_power_w: float | None = None
+    confidence: dict[str, str] = {}
 
 
 class System(NamedTuple):
@@ -68,9 +108,16 @@ class System(NamedTuple):
     sources: dict[str, str]
     aliases: list[str] = []
     notes: str = ""
+    status: str = "shipping"
+    status_date: str | None = None
+    max_power_basis: str = "rated"
+    confidence: dict[str, str] = {}
 
 
 class Model(NamedTuple):
+    """One model. ``sliding_window`` / ``sliding_window_layers`` bound the tokens a local layer caches: a
+    sliding window, or for chunked attention (Llama 4, ``attention_chunk`` set) the chunk."""
+
     id: str
     name: str
     family: str
@@ -98,6 +145,16 @@ class Model(NamedTuple):
     sources: dict[str, str]
     aliases: list[str] = []
     notes: str = ""
+    developer: str = ""
+    released: str | None = None
+    native_context: int | None = None
+    attention_chunk: int | None = None
+    sparse_attention_topk: int | None = None
+    index_bytes_per_token_per_layer: int | None = None
+    mtp_layers: int = 0
+    weights_dtype: str | None = None
+    expert_weights_dtype: str | None = None
+    confidence: dict[str, str] = {}
 
 
 class ProcessNode(NamedTuple):
@@ -112,6 +169,27 @@ class ProcessNode(NamedTuple):
     sources: dict[str, str]
     aliases: list[str] = []
     notes: str = ""
+    wafer_cost_kind: str = "price"
+    defect_density_stage: str | None = None
+    defect_density_assumed: bool = False
+    confidence: dict[str, str] = {}
+
+
+class Part(NamedTuple):
+    """A package or fab cost item (an HBM stack, an interposer, assembly and test, a mask set)."""
+
+    id: str
+    name: str
+    category: str
+    year: int
+    price_usd: float
+    price_per: str
+    price_as_of: str
+    capacity_bytes: float | None
+    sources: dict[str, str]
+    aliases: list[str] = []
+    notes: str = ""
+    confidence: dict[str, str] = {}
 
 
 class Default(NamedTuple):
@@ -142,5 +220,6 @@ TYPES = {
     "system": System,
     "model": Model,
     "process-node": ProcessNode,
+    "part": Part,
     "default": Default,
 }

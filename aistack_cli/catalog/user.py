@@ -1,7 +1,8 @@
 """Reading and validating sheets from YAML files (user sheets and the bundled ``specs/``).
 
 YAML is read with ``yaml.safe_load_all`` only: a ``!!python/object`` tag is an error, never
-code. Errors name the file, the sheet id and the field.
+code. Validation reports every error of every sheet at once, one line each, naming the file, the
+sheet id and the field, so a new sheet is fixed in one pass.
 """
 
 from __future__ import annotations
@@ -75,51 +76,81 @@ def _documents(path: Path) -> list[dict]:
     return found
 
 
-def _describe(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    location = ".".join(str(part) for part in error["loc"])
+KIND_NAMES = ("accelerator", "interconnect", "system", "model", "process-node", "part", "default")
+
+
+def _location(error: dict) -> str:
+    parts = [str(part) for part in error["loc"]]
     # The discriminated union puts the kind first in the location; drop it.
-    for kind in ("accelerator", "interconnect", "system", "model", "process-node", "default"):
-        location = location.removeprefix(kind + ".").removeprefix(kind)
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{location or 'sheet'}: {error['msg']}{more}"
+    if parts and parts[0] in KIND_NAMES:
+        parts = parts[1:]
+    # Quantities go through a validator whose name Pydantic appends ("function-before[...]").
+    parts = [p for p in parts if not p.startswith(("function-", "constrained-"))]
+    return ".".join(parts) or "sheet"
+
+
+def describe(exc: ValidationError) -> list[str]:
+    """Every error of one sheet as ``field: message``."""
+    lines = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{_location(error)}: {message}")
+    return lines
 
 
 def validate(doc: dict, origin: str):
-    """Validate one sheet mapping; return the Pydantic model."""
+    """Validate one sheet mapping; return the Pydantic model, or raise naming all its errors on one line."""
     sheet_id = doc.get("id", "<no id>")
     try:
         return _ADAPTER.validate_python(doc)
     except ValidationError as exc:
-        raise SheetError(f"{origin}: {sheet_id}: {_describe(exc)}") from None
+        problems = describe(exc)
+        count = f"{len(problems)} problems: " if len(problems) > 1 else ""
+        raise SheetError(f"{origin}: {sheet_id}: {count}{'; '.join(problems)}") from None
 
 
 def load_user_sheets(paths: list[Path]) -> list[tuple[str, dict, str]]:
     """(kind, runtime dict, origin file) for every sheet under ``paths``; an id given twice is an
-    error that names both places (one user sheet overriding a bundled one is the point)."""
+    error that names both places (one user sheet overriding a bundled one is the point). Every
+    invalid sheet of every file is reported in one error, one line per problem."""
     loaded = []
     seen: dict[str, str] = {}
+    problems: list[str] = []
     for path in paths:
         for file in sheet_files(path):
-            for doc in _documents(file):
-                sheet = validate(doc, str(file))
+            try:
+                docs = _documents(file)
+            except SheetError as exc:
+                problems.append(str(exc))
+                continue
+            for doc in docs:
+                try:
+                    sheet = validate(doc, str(file))
+                except SheetError as exc:
+                    problems.append(str(exc))
+                    continue
                 key = f"{sheet.kind}:{sheet.id}"
                 if key in seen:
-                    raise SheetError(f"{file}: {sheet.kind} {sheet.id!r} is also defined in {seen[key]}")
+                    problems.append(f"{file}: {sheet.kind} {sheet.id!r} is also defined in {seen[key]}")
+                    continue
                 seen[key] = str(file)
                 loaded.append((sheet.kind, sheet.to_runtime(), str(file)))
+    if problems:  # one line per sheet, each naming every problem of that sheet
+        raise SheetError("\n".join(problems))
     return loaded
 
 
 REFERENCES = {
-    "accelerator": [("scale_up_interconnect", "interconnect")],
+    "accelerator": [("scale_up_interconnect", "interconnect"), ("process_node", "process-node")],
     "system": [("accelerator", "accelerator"), ("scale_up_interconnect", "interconnect"),
                ("network_interconnect", "interconnect")],
 }
 
 
 def check_references(catalog, only: set[str] | None = None) -> None:
-    """Every id a sheet names must exist in the catalog (only the ``kind:id`` keys given)."""
+    """Every id a sheet names must exist in the catalog (only the ``kind:id`` keys given); all
+    unknown references are reported at once."""
+    problems = []
     for kind, fields in REFERENCES.items():
         for sheet_id, sheet in catalog.sheets.get(kind, {}).items():
             key = f"{kind}:{sheet_id}"
@@ -129,4 +160,6 @@ def check_references(catalog, only: set[str] | None = None) -> None:
                 target = sheet.get(field_name)
                 if target and target not in catalog.sheets.get(target_kind, {}):
                     origin = catalog.origins.get(key, "specs")
-                    raise SheetError(f"{origin}: {sheet_id}: {field_name}: unknown {target_kind} {target!r}")
+                    problems.append(f"{origin}: {sheet_id}: {field_name}: unknown {target_kind} {target!r}")
+    if problems:
+        raise SheetError("\n".join(problems))

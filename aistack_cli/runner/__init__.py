@@ -33,9 +33,14 @@ MAX_FAILURE_LINES = 20
 class Calculator:
     def __init__(self, name: str, help: str, fn: Callable[..., Point], options: tuple[Opt, ...],
                  examples: tuple[str, ...] = (), columns: list[str] | None = None, sort_by: str | None = None,
-                 rank_over: tuple[str, ...] = ()):
+                 rank_over: tuple[str, ...] = (), alt_columns: dict[str, list[str]] | None = None,
+                 pin: dict[str, str] | None = None):
         self.name, self.help, self.fn, self.options, self.examples = name, help, fn, options, examples
+        # --ranges: results that are a choice the calculator searched for (a layout), each with the
+        # option that sets it; the draws keep the choice found at the defaults (see runner.ranges).
+        self.pin = pin or {}
         self.columns = columns  # results a sweep table shows
+        self.alt_columns = alt_columns or {}  # ... or these, when the flag option named by the key is set
         self.sort_by = sort_by  # rank rows by this result (ascending, None last) ...
         self.rank_over = rank_over  # ... when only these options are swept (a comparison)
         self.by_name = {opt.name: opt for opt in options}
@@ -45,11 +50,16 @@ REGISTRY: dict[str, Calculator] = {}
 
 
 def calculator(name: str, help: str, options: list[Opt], examples: tuple[str, ...] = (),
-               columns: list[str] | None = None, sort_by: str | None = None, rank_over: tuple[str, ...] = ()):
-    """Register ``fn`` as the calculator behind subcommand ``name``."""
+               columns: list[str] | None = None, sort_by: str | None = None, rank_over: tuple[str, ...] = (),
+               alt_columns: dict[str, list[str]] | None = None, pin: dict[str, str] | None = None):
+    """Register ``fn`` as the calculator behind subcommand ``name``. ``fn`` returns a Point, or a
+    list of Points (rows, e.g. a ranked search); ``alt_columns`` names the table columns to show
+    instead when a flag option is set; ``pin`` maps a searched result to the option that fixes it
+    (``{"tensor_parallel": "tp"}``), so --ranges holds the choice found at the defaults."""
 
     def decorate(fn):
-        REGISTRY[name] = Calculator(name, help, fn, tuple(options), examples, columns, sort_by, rank_over)
+        REGISTRY[name] = Calculator(name, help, fn, tuple(options), examples, columns, sort_by, rank_over,
+                                    alt_columns, pin)
         return fn
 
     return decorate
@@ -311,13 +321,15 @@ def _common_value(key: str, value: Any) -> Any:
     return value
 
 
-def compute(calc: Calculator, catalog, combo: dict, given: frozenset[str], notes: bool = True) -> Point:
-    """One point: the calculator's own result, with the notes of its cited-default options."""
+def compute(calc: Calculator, catalog, combo: dict, given: frozenset[str], notes: bool = True) -> Point | list[Point]:
+    """One point (or a search's rows): the calculator's own result, with the notes of its
+    cited-default options."""
     options = Options(combo, given, catalog, calc.by_name, notes)
-    point = calc.fn(catalog, options)
+    computed = calc.fn(catalog, options)
     if options.notes:
-        point.assumptions = [*options.notes, *point.assumptions]
-    return point
+        for point in computed if isinstance(computed, list) else [computed]:
+            point.assumptions = [*options.notes, *point.assumptions]
+    return computed
 
 
 def points(prepared: Prepared, catalog) -> Iterator[Point]:
@@ -329,39 +341,78 @@ def points(prepared: Prepared, catalog) -> Iterator[Point]:
     labelled = prepared.swept and (prepared.checks or common.get("format") is Format.table)
     for combo in combinations(prepared.axes):
         label = _label(calc, prepared.swept, combo) if labelled else ""
-        catalog.read = {}
         try:
-            point = compute(calc, catalog, combo, prepared.given)
+            computed = compute(calc, catalog, combo, prepared.given)
         except InputError as exc:
             if prepared.single:
                 raise
-            point = Point({calc.by_name[n].key: combo[n] for n in prepared.swept}, {}, error=str(exc))
-        if not explain:
-            point.steps = []
-        point.label = label
-        point = conform(point, calc.name)
-        if analyse and point.error is None:
-            _analyse(prepared, catalog, combo, point)
-        yield point
+            computed = Point({calc.by_name[n].key: combo[n] for n in prepared.swept}, {}, error=str(exc))
+        several = isinstance(computed, list)  # a search: several rows for one combination
+        if analyse and several:
+            raise InputError("--ranges/--sensitivity: this run gives several rows per point (a search); fix the "
+                             "choice the search makes to get the range of one point")
+        for point in computed if several else [computed]:
+            if not explain:
+                point.steps = []
+            point.label = label
+            point = conform(point, calc.name)
+            if analyse and point.error is None:
+                _analyse(prepared, catalog, combo, point)
+            yield point
 
 
 def _analyse(prepared: Prepared, catalog, combo: dict, point: Point) -> None:
-    """--ranges and --sensitivity of one point, over the cited defaults that point read."""
+    """--ranges and --sensitivity of one point, over the cited defaults that point read. Every
+    computation runs on its own view of the catalog (``Catalog.view``), so a command that memoises
+    per catalog computes afresh, and the view records exactly what the point read."""
     from aistack_cli.runner import ranges
 
     calc, common = prepared.calc, prepared.common
-    read = list(catalog.read)
 
-    def again(sampled_catalog) -> Point:
-        return compute(calc, sampled_catalog, combo, prepared.given, notes=False)
+    inputs, given, pinned = _pinned(calc, combo, prepared.given, point)
 
+    def again(view) -> Point:
+        return compute(calc, view, inputs, given, notes=False)
+
+    base = catalog.view()
+    check = again(base)
+    read = list(base.read)
+    if pinned and not _same(check.results, point.results):  # the pins do not reproduce the point: search
+        inputs, given, pinned = combo, prepared.given, []
+        base = catalog.view()
+        again(base)
+        read = list(base.read)
     if common.get("ranges"):
         outcome = ranges.point_ranges(again, catalog, point.results, read, common["samples"], common["seed"])
         point.ranges = outcome.ranges
-        point.assumptions.append(ranges.ranges_note(outcome, common["samples"], common["seed"]))
+        point.assumptions.append(ranges.ranges_note(outcome, common["samples"], common["seed"], pinned))
     if common.get("sensitivity"):
         point.sensitivity = ranges.sensitivity(again, catalog, point.results, read, common.get("target"),
                                                calc.columns)
+
+
+def _pinned(calc: Calculator, combo: dict, given: frozenset[str], point: Point):
+    """The point's inputs with the choices it searched for fixed to what it found (``pin``)."""
+    values, names = dict(combo), set(given)
+    pinned = []
+    for result, option in calc.pin.items():
+        found = point.results.get(result)
+        if option in calc.by_name and option not in given and found is not None:
+            values[option] = found
+            names.add(option)
+            pinned.append(option)
+    return values, frozenset(names), pinned
+
+
+def _same(a: dict, b: dict) -> bool:
+    for key, value in b.items():
+        other = a.get(key)
+        if isinstance(value, float) and isinstance(other, (int, float)) and not isinstance(other, bool):
+            if abs(other - value) > 1e-9 * max(abs(value), 1e-300):
+                return False
+        elif other != value:
+            return False
+    return True
 
 
 def _label(calc: Calculator, swept: list[str], combo: dict) -> str:
@@ -434,9 +485,11 @@ def run(calc: Calculator, raw: dict[str, Any], common: dict) -> None:
     catalog = catalog_module.load(prepared.common.get("specs"))
     gate = Gate(prepared)
     options = prepared.common
+    columns = next((cols for flag, cols in calc.alt_columns.items() if any(prepared.axes.get(flag, ()))),
+                   calc.columns)
     report = Report(command=calc.name, points=gate.watch(stream(prepared, catalog)),
                     single=prepared.single, swept=[calc.by_name[n].key for n in prepared.swept],
-                    columns=calc.columns, explain=options.get("explain", False),
+                    columns=columns, explain=options.get("explain", False),
                     quiet=options.get("quiet", False), notes=prepared.notes, ranges=bool(options.get("ranges")),
                     sensitivity=bool(options.get("sensitivity")))
     if options.get("plot") is not None:

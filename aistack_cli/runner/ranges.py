@@ -116,7 +116,7 @@ class Outcome(NamedTuple):
     failed: int  # draws that could not be computed
 
 
-Compute = Callable[[Any], Any]  # catalog -> Point
+Compute = Callable[[Any], Any]  # a catalog view (Catalog.view) -> Point
 
 
 def point_ranges(compute: Compute, catalog, base_results: dict, read: list[str], samples: int,
@@ -128,14 +128,11 @@ def point_ranges(compute: Compute, catalog, base_results: dict, read: list[str],
     failed = 0
     if spreads:
         for values in draws(spreads, samples, seed):
-            catalog.values = values
             try:
-                point = compute(catalog)
+                point = compute(catalog.view(values))
             except InputError:
                 failed += 1
                 continue
-            finally:
-                catalog.values = {}
             if point.error is not None:
                 failed += 1
                 continue
@@ -152,7 +149,7 @@ def point_ranges(compute: Compute, catalog, base_results: dict, read: list[str],
     return Outcome(ranges, spreads, held(catalog, read), failed)
 
 
-def ranges_note(outcome: Outcome, samples: int, seed: int) -> str:
+def ranges_note(outcome: Outcome, samples: int, seed: int, pinned: list[str] | None = None) -> str:
     """One assumption line: what was sampled, what was held, what stayed fixed."""
     if not outcome.sampled:
         text = "ranges: no default with a published P10-P90 was used, so the results carry no default's spread"
@@ -160,6 +157,8 @@ def ranges_note(outcome: Outcome, samples: int, seed: int) -> str:
         listed = ", ".join(f"{s.id} {s.p10:g}-{s.p90:g}" for s in outcome.sampled)
         text = (f"ranges: P10-P90 of {samples:,} Latin-hypercube draws (seed {seed}) of the cited defaults' "
                 f"published P10-P90 ({listed}); the inputs you gave stay fixed")
+    if pinned and outcome.sampled:
+        text += f"; the choice found at the defaults is kept in every draw ({', '.join('--' + p.replace('_', '-') for p in pinned)})"
     if outcome.held:
         text += f"; held at their value (no published spread): {', '.join(outcome.held)}"
     if outcome.failed:
@@ -187,14 +186,11 @@ def sensitivity(compute: Compute, catalog, base_results: dict, read: list[str], 
     runs: dict[tuple[str, str], dict] = {}
     for s in spreads:
         for end, value in (("p10", s.p10), ("p90", s.p90)):
-            catalog.values = {s.id: value}
             try:
-                point = compute(catalog)
+                point = compute(catalog.view({s.id: value}))
                 runs[(s.id, end)] = point.results if point.error is None else {}
             except InputError:
                 runs[(s.id, end)] = {}
-            finally:
-                catalog.values = {}
     chosen = target or next((k for k in keys if any(_moves(runs, s, k, base_results.get(k)) for s in spreads)),
                             keys[0] if keys else None)
     bars = []
