@@ -128,7 +128,8 @@ def sheet(catalog, kind: str, wanted: str):
             help="Serving under load: TTFT, ITL with prefill interference, tokens/s, goodput, cost; "
                  "replicas and GPUs for N users or a request rate.",
             options=OPTIONS, examples=EXAMPLES, columns=COLUMNS,
-            sort_by="cost_per_million_output_tokens_usd", rank_over=("gpu",))
+            sort_by="cost_per_million_output_tokens_usd", rank_over=("gpu",),
+            pin={"replica_gpus": "gpus", "tensor_parallel": "tp", "pipeline_parallel": "pp", "expert_parallel": "ep"})
 def inference_throughput(catalog, o) -> Point:
     if not o.gpu:
         raise InputError("--gpu: give an accelerator id, e.g. --gpu h100-sxm (or a list to compare)")
