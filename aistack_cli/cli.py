@@ -141,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     debug = os.environ.get("AISTACK_DEBUG") == "1"
     try:
-        app = build_app(argv)
-        result = app(args=argv, prog_name="aistack", standalone_mode=False)
+        from aistack_cli.runner import optional_values
+
+        words = optional_values(sys.argv[1:] if argv is None else list(argv))
+        app = build_app(words)
+        result = app(args=words, prog_name="aistack", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
     except OutputClosed:
         raise

@@ -15,10 +15,12 @@ class Point:
     """One computed point: resolved inputs, results, and what the result rests on.
 
     ``error`` is set (and ``results`` empty) for a sweep point that could not be computed;
-    ``label`` names the swept values that tell it apart (``gpu=h200, batch=8``).
+    ``label`` names the swept values that tell it apart (``gpu=h200, batch=8``). ``ranges``
+    (``--ranges``: P10/P50/P90 keyed like ``results``) and ``sensitivity`` (``--sensitivity``: the
+    tornado of one result) are set by the runner when asked for.
     """
 
-    __slots__ = ("inputs", "results", "assumptions", "warnings", "steps", "error", "label")
+    __slots__ = ("inputs", "results", "assumptions", "warnings", "steps", "error", "label", "ranges", "sensitivity")
 
     def __init__(self, inputs: dict[str, Any], results: dict[str, Any], assumptions: list[str] | None = None,
                  warnings: list[str] | None = None, steps: list | None = None, error: str | None = None,
@@ -30,6 +32,8 @@ class Point:
         self.steps = steps if steps is not None else []
         self.error = error
         self.label = label
+        self.ranges: dict | None = None
+        self.sensitivity: dict | None = None
 
 
 class Report:
@@ -37,7 +41,7 @@ class Report:
 
     def __init__(self, command: str, points: Iterable[Point], single: bool = True, swept: list[str] | None = None,
                  columns: list[str] | None = None, explain: bool = False, quiet: bool = False,
-                 notes: list[str] | None = None):
+                 notes: list[str] | None = None, ranges: bool = False, sensitivity: bool = False):
         self.command = command
         self.points = points
         self.single = single  # exactly one point, no sweep
@@ -46,3 +50,5 @@ class Report:
         self.explain = explain
         self.quiet = quiet
         self.notes = notes or []  # run-level assumptions (how input was read)
+        self.ranges = ranges  # points carry ranges (--ranges)
+        self.sensitivity = sensitivity  # points carry a tornado (--sensitivity)

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI_MD = ROOT / "docs" / "cli.md"
 README = ROOT / "README.md"
 HELP_PAGES = [[], ["kv-cache"], ["train-cost"], ["inference-throughput"], ["cluster-power"], ["allreduce-time"],
-              ["fab-cost"], ["tco"], ["specs"], ["specs", "list"], ["specs", "show"], ["specs", "template"], ["specs", "diff"],
-              ["schema"]]
+              ["fab-cost"], ["tco"], ["compare"], ["specs"], ["specs", "list"], ["specs", "show"],
+              ["specs", "template"], ["specs", "diff"], ["schema"]]
 WIDTH = "80"
 _BLOCK = re.compile(r"```text\n\$ (aistack [^\n]*)\n.*?```", re.S)
 
@@ -59,18 +59,19 @@ def cli_md() -> str:
 
 
 def run_block(command: str) -> str:
-    """The output of one README command line (``aistack ...`` with an optional ``| head -n N``)."""
-    head = None
+    """The output of one README command line (``aistack ...`` with an optional ``| head -n N`` or
+    ``| tail -n N``)."""
+    head = tail = None
     if "|" in command:
         command, pipe = (part.strip() for part in command.split("|", 1))
-        match = re.fullmatch(r"head -n (\d+)", pipe)
+        match = re.fullmatch(r"(head|tail) -n (\d+)", pipe)
         if not match:
-            raise ValueError(f"only '| head -n N' is supported in README output blocks: {pipe!r}")
-        head = int(match.group(1))
+            raise ValueError(f"only '| head -n N' or '| tail -n N' is supported in README output blocks: {pipe!r}")
+        head, tail = (int(match.group(2)), None) if match.group(1) == "head" else (None, int(match.group(2)))
     argv = shlex.split(command)[1:]
     text = capture(argv).rstrip("\n")
     lines = text.splitlines()
-    return "\n".join(lines[:head] if head else lines)
+    return "\n".join(lines[:head] if head else lines[-tail:] if tail else lines)
 
 
 def readme(text: str) -> str:

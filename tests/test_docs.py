@@ -51,8 +51,8 @@ def _as_kwargs(command, words):
     kwargs, i = {}, 0
     while i < len(words):
         flag = words[i]
-        if flag in ("--format", "-f", "--config", "--check"):
-            return None  # scenario files and gates are CLI matters
+        if flag in ("--format", "-f", "--config", "--check", "--ranges", "--sensitivity", "--plot"):
+            return None  # scenario files, gates, ranges and charts are CLI matters
         name = by_flag[flag]
         kwargs[name] = True if calc.by_name[name].kind == "flag" else words[i + 1]
         i += 1 if calc.by_name[name].kind == "flag" else 2

@@ -353,7 +353,7 @@ def test_done_command_table_shows_the_breakdown(cli):
     for row in ("gpu_power_w", "host_power_w", "switch_power_w", "transceiver_power_w", "network_power_w",
                 "it_power_peak_w", "facility_power_w", "racks", "switches"):
         assert row in run.out
-    assert "MW" in run.out and "assumption: PUE 1.15" in run.out
+    assert "MW" in run.out and "assumption: PUE 1.15 (average, liquid) (given)" in run.out
 
 
 @pytest.mark.parametrize("fmt, load", [("yaml", yaml.safe_load), ("toml", tomllib.loads)])

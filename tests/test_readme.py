@@ -31,5 +31,7 @@ def test_readme_example_runs(line, cli, monkeypatch):
         line = line[: match.start()]
     args = shlex.split(line, comments=True)
     assert "|" not in args, "pipes are not run here; keep README examples single commands"
+    if "--plot" in args:
+        pytest.importorskip("plotext")  # the plot extra (.ci/run installs it)
     run = cli(*args[1:])
     assert run.code == expected, (line, run.err)

@@ -112,8 +112,8 @@ class Electrical:
 
     ups_efficiency: float
     transformer_efficiency: float
-    redundancy: str = "n"  # n | n+1 | 2n
-    module_w: float = 1e6  # one UPS module
+    redundancy: str  # n | n+1 | 2n
+    module_w: float  # one UPS module (a cited default sheet)
 
 
 @dataclass(frozen=True)

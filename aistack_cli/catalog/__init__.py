@@ -43,6 +43,23 @@ class Catalog:
             kind: {alias: sheet_id for sheet_id, sheet in by_id.items() for alias in sheet.get("aliases", [])}
             for kind, by_id in sheets.items()
         }
+        # The defaults read through ``get`` (--ranges samples the ones a point read, on a fresh
+        # ``view``; tests check that every assumption about a default cites one of them), and values
+        # standing in for some defaults' own (a Monte Carlo draw, runner.ranges).
+        self.read: dict[str, None] = {}
+        self.values: dict[str, float] = {}
+        self._missing: dict[tuple[str, str], UnknownIdError] = {}  # ids looked for and not found (the error
+        # computes close matches; commands probe for optional sheets at every point, and views share this)
+
+    def view(self, values: dict[str, float] | None = None) -> "Catalog":
+        """The same sheets as a new catalog object whose defaults read ``values`` instead of their
+        own (a Monte Carlo draw of runner.ranges), with its own ``read``: a command that memoises
+        per catalog computes afresh for a view, so the view sees every default the point reads."""
+        twin = object.__new__(Catalog)
+        twin.__dict__.update(self.__dict__)
+        twin.read = {}
+        twin.values = dict(values or {})
+        return twin
 
     def resolve(self, kind: str, wanted: str) -> str:
         """The canonical id for ``wanted`` (an id or an alias, any case)."""
@@ -52,17 +69,26 @@ class Catalog:
             return key
         if key in self.aliases.get(kind, {}):
             return self.aliases[kind][key]
-        raise UnknownIdError(kind, wanted, sorted(by_id) + sorted(self.aliases.get(kind, {})))
+        error = self._missing.get((kind, wanted))
+        if error is None:
+            error = self._missing[(kind, wanted)] = UnknownIdError(
+                kind, wanted, sorted(by_id) + sorted(self.aliases.get(kind, {})))
+        raise error.with_traceback(None)
 
     def raw(self, kind: str, wanted: str) -> dict:
         return self.sheets[kind][self.resolve(kind, wanted)]
 
     def get(self, kind: str, wanted: str):
-        """The sheet as its runtime record, built once per run."""
+        """The sheet as its runtime record, built once per run. A default's read is recorded, and a
+        value ``runner.ranges`` set for it (a Monte Carlo draw) stands in for its own."""
         key = (kind, wanted)
         found = self._built.get(key)
         if found is None:
             found = self._built[key] = TYPES[kind](**self.raw(kind, wanted))
+        if kind == "default":
+            self.read[found.id] = None
+            if self.values and found.id in self.values:
+                return found._replace(value=self.values[found.id])
         return found
 
     def ids(self, kind: str) -> list[str]:

@@ -28,7 +28,7 @@ def load(argv: list[str]) -> None:
     """
     wanted = _wanted(argv)
     module = wanted.replace("-", "_")
-    if wanted in ("specs", "schema"):
+    if wanted in ("specs", "schema", "compare"):
         names: tuple[str, ...] = ()
     elif module in CALCULATORS:
         names = (module,)
@@ -43,7 +43,8 @@ def register_plain(app, argv: list[str]) -> None:
     calculator was asked for."""
     if _wanted(argv).replace("-", "_") in CALCULATORS:
         return
-    from aistack_cli.commands import schema, specs
+    from aistack_cli.commands import compare, schema, specs
 
     specs.register(app)
     schema.register(app)
+    compare.register(app)

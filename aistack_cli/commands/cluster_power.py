@@ -51,7 +51,7 @@ OPTIONS = [
     Opt("rack_power_limit", "watts", "Power a rack may draw at peak, e.g. 40kW.", field="rack_power_limit_w", lo=1e3,
         hi=2e6),
     site.GRID,
-    Opt("price_per_kwh", "usd_per_kwh", "Electricity price, e.g. 0.08, 8c/kWh or $80/MWh (default: --grid's, else "
+    Opt("price_per_kwh", "usd_per_kwh", "Electricity price, e.g. 0.07, 7c/kWh or $70/MWh (default: --grid's, else "
         "the US industrial average).", field="price_usd_per_kwh", lo=0, hi=10),
     site.CARBON,
     site.CARBON_MARKET,
@@ -59,9 +59,9 @@ OPTIONS = [
         field="wue_l_per_kwh", lo=0, hi=100),
     Opt("redundancy", "word", "UPS redundancy for the installed capacity: n, n+1 or 2n.", default="n+1",
         choices=REDUNDANCIES, aliases=(("2n+0", "2n"),)),
-    Opt("ups_efficiency", "fraction", "UPS efficiency (default: 0.95, 0.98 at --site hyperscale).", lo=0.5, hi=1),
-    Opt("transformer_efficiency", "fraction", "Distribution transformer efficiency (default 0.99).", lo=0.5, hi=1),
-    Opt("ups_module", "watts", "Power of one UPS module (default 1 MW).", field="ups_module_w", lo=1e3, hi=1e9),
+    Opt("ups_efficiency", "fraction", "UPS efficiency (default: by --site).", lo=0.5, hi=1),
+    Opt("transformer_efficiency", "fraction", "Distribution transformer efficiency.", lo=0.5, hi=1, default_id="transformer-efficiency"),
+    Opt("ups_module", "watts", "Power of one UPS module.", field="ups_module_w", lo=1e3, hi=1e9, default_id="ups-module-power"),
     Opt("years", "count", "Years of operation for the totals.", default=1.0, lo=0, lo_open=True, hi=100),
     Opt("gpu_hours", "count", "Accelerator-hours the totals cover, instead of --years, e.g. 30.84M (a model card's "
         "figure).", field="accounted_gpu_hours", lo=0, lo_open=True, hi=1e13),

@@ -92,8 +92,9 @@ OPTIONS = [
         ">= 70 GiB GPUs other than A100, else 256).", lo=1, hi=1e7),
     Opt("max_num_batched_tokens", "int", "Token budget per step (default as vLLM ships it: 8192 on >= 70 GiB "
         "GPUs other than A100, else 2048).", lo=1, hi=1e8),
-    Opt("memory_utilization", "fraction", "Fraction of memory the engine may use (default: vLLM 0.92, SGLang by "
-        "TP size, TensorRT-LLM 0.9 of free).", lo=0, lo_open=True, hi=1),
+    Opt("memory_utilization", "fraction", "Fraction of memory the engine may use (default: as the engine ships it; "
+        "SGLang by TP size, TensorRT-LLM of free memory).", lo=0, lo_open=True, hi=1,
+        default_id=("engine-memory-utilization", "trtllm-kv-free-fraction")),
     Opt("mbu", "fraction", "Achieved fraction of peak memory bandwidth (default: per accelerator family).", lo=0,
         lo_open=True, hi=1),
     Opt("mfu", "fraction", "Achieved fraction of dense peak compute (default: per family and precision).", lo=0,
@@ -129,7 +130,8 @@ def sheet(catalog, kind: str, wanted: str):
             help="Serving under load: TTFT, ITL with prefill interference, tokens/s, goodput, cost; "
                  "replicas and GPUs for N users or a request rate.",
             options=OPTIONS, examples=EXAMPLES, columns=COLUMNS,
-            sort_by="cost_per_million_output_tokens_usd", rank_over=("gpu",))
+            sort_by="cost_per_million_output_tokens_usd", rank_over=("gpu",),
+            pin={"replica_gpus": "gpus", "tensor_parallel": "tp", "pipeline_parallel": "pp", "expert_parallel": "ep"})
 def inference_throughput(catalog, o) -> Point:
     if not o.gpu:
         raise InputError("--gpu: give an accelerator id, e.g. --gpu h100-sxm (or a list to compare)")

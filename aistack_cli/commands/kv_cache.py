@@ -37,8 +37,9 @@ OPTIONS = [
     Opt("engine", "word", "Memory policy: vllm (utilisation less weights and the profiled activation peak), sglang "
         "(static fraction less weights), trtllm (fraction of what weights and activations leave) or none.",
         default="vllm", choices=ENGINES),
-    Opt("memory_utilization", "fraction", "Fraction of memory the engine may use (default: vLLM 0.92, SGLang by TP "
-        "size, TensorRT-LLM 0.9 of free memory).", lo=0, lo_open=True, hi=1),
+    Opt("memory_utilization", "fraction", "Fraction of memory the engine may use (default: as the engine ships it; "
+        "SGLang by TP size, TensorRT-LLM of free memory).", lo=0, lo_open=True, hi=1,
+        default_id=("engine-memory-utilization", "trtllm-kv-free-fraction")),
     Opt("max_num_batched_tokens", "int", "Token budget the engine profiles (default as vLLM ships it: 8192 on "
         ">= 70 GiB GPUs other than A100, else 2048).", lo=1, hi=1e8),
     Opt("max_num_seqs", "int", "Sequences the profile pass samples (default as vLLM ships it: 1024 or 256).",

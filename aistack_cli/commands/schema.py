@@ -19,12 +19,15 @@ def register(app: typer.Typer) -> None:
         command: Annotated[Optional[str], typer.Argument(metavar="COMMAND", help="e.g. kv-cache")] = None,
     ) -> None:
         from aistack_cli import fields
-        from aistack_cli.render.schema import all_schemas, command_schema
+        from aistack_cli.render.schema import all_schemas, command_schema, compare_schema
 
         if command is None:
             document = all_schemas()
         elif command in fields.COMMANDS:
             document = command_schema(command)
+        elif command == "compare":
+            document = compare_schema()
         else:
-            raise InputError(f"schema: unknown command {units.show(command)}; one of {', '.join(fields.COMMANDS)}")
+            raise InputError(f"schema: unknown command {units.show(command)}; one of "
+                             f"{', '.join([*fields.COMMANDS, 'compare'])}")
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -45,7 +45,7 @@ CARBON = Opt("carbon_intensity", "g_per_kwh", "Location-based grid carbon intens
 CARBON_MARKET = Opt("carbon_market", "g_per_kwh", "Market-based carbon intensity after renewable contracts, g CO2 "
                     "per kWh (default: 0 at --site hyperscale, else the location-based figure).",
                     field="carbon_market_g_per_kwh", lo=0, hi=2000)
-LOAD = Opt("load", "fraction", "Average draw as a fraction of rated power (default: by workload; training 0.76, "
+LOAD = Opt("load", "fraction", "Average draw as a fraction of rated power (default: by --workload, "
            "measured).", field="load_fraction", lo=0, lo_open=True, hi=1)
 NETWORK = Opt("network", "word", "Scale-out fabric.", default="rail-optimized", choices=NETWORKS)
 

@@ -30,34 +30,34 @@ PRICE_BASES = ("list", "bom")
 CHAIN_OPTIONS = [
     Opt("gpu_price", "text", "Accelerator price: list (the sheet's purchase price), bom (the fab chain's unit cost "
         "over 1 − --vendor-margin) or USD, e.g. 30000.", default="list", sweep=False, field="gpu_price_usd"),
-    Opt("vendor_margin", "fraction", "Vendor gross margin for --gpu-price bom (default 0.75, NVIDIA FY2025).",
+    Opt("vendor_margin", "fraction", "Vendor gross margin for --gpu-price bom.", default_id="vendor-gross-margin",
         lo=0, hi=1, hi_open=True),
     Opt("host_ratio", "ratio", "The rest of a system (host, NICs, scale-up switches) per accelerator, as a ratio of "
-        "its price (default 0.35, DGX H100).", field="host_capex_ratio", lo=0, hi=20),
-    Opt("switch_price", "usd", "Price of one scale-out switch (default $36k, InfiniBand NDR).",
-        field="switch_price_usd", lo=0, hi=1e7),
-    Opt("transceiver_price", "usd", "Price of one optical module (default $366).", field="transceiver_price_usd",
-        lo=0, hi=1e6),
+        "its price.", field="host_capex_ratio", lo=0, hi=20, default_id="host-capex-ratio"),
+    Opt("switch_price", "usd", "Price of one scale-out switch.",
+        field="switch_price_usd", lo=0, hi=1e7, default_id="switch-price"),
+    Opt("transceiver_price", "usd", "Price of one optical module.", field="transceiver_price_usd",
+        lo=0, hi=1e6, default_id="transceiver-price"),
     Opt("facility", "word", "build (construction per W of critical IT, paid off over --facility-life) or colo "
         "(rent per kW-month).", default="build", choices=FACILITIES, aliases=(("colocation", "colo"),)),
-    Opt("construction_cost", "usd_per_w", "Building cost per W of critical IT, e.g. 11.7 or $11.7/W (default: "
-        "Cushman & Wakefield 2025 US average).", field="construction_usd_per_w", lo=0, hi=1e3),
-    Opt("colocation_price", "usd_per_kw_month", "Colocation rent per kW of critical IT per month (default: CBRE "
-        "2025).", field="colocation_usd_per_kw_month", lo=0, hi=1e5),
-    Opt("gpu_life", "ratio", "Years the hardware is paid off over (default 5.5).", field="gpu_life_years", lo=0.1,
-        lo_open=False, hi=30),
-    Opt("facility_life", "ratio", "Years the building is paid off over (default 15).", field="facility_life_years",
-        lo=0.1, hi=100),
-    Opt("cost_of_capital", "fraction", "Annual cost of capital, e.g. 0.08 or 8% (default 0.11, GPU-backed debt).",
-        lo=0, hi=1),
+    Opt("construction_cost", "usd_per_w", "Building cost per W of critical IT, e.g. 12 or $12/W.",
+        field="construction_usd_per_w", lo=0, hi=1e3, default_id="construction-cost-per-w"),
+    Opt("colocation_price", "usd_per_kw_month", "Colocation rent per kW of critical IT per month.",
+        field="colocation_usd_per_kw_month", lo=0, hi=1e5, default_id="colocation-price"),
+    Opt("gpu_life", "ratio", "Years the hardware is paid off over.", field="gpu_life_years", lo=0.1,
+        lo_open=False, hi=30, default_id="gpu-life-years"),
+    Opt("facility_life", "ratio", "Years the building is paid off over.", field="facility_life_years",
+        lo=0.1, hi=100, default_id="facility-life-years"),
+    Opt("cost_of_capital", "fraction", "Annual cost of capital, e.g. 0.1 or 10%.",
+        lo=0, hi=1, default_id="cost-of-capital"),
     Opt("maintenance", "fraction", "Hardware maintenance and operations per year, as a fraction of the hardware "
-        "capex.", field="maintenance_fraction", lo=0, hi=1),
+        "capex.", field="maintenance_fraction", lo=0, hi=1, default_id="maintenance-fraction"),
     Opt("operations", "fraction", "Operating the building per year, as a fraction of its construction cost.",
-        field="operations_fraction", lo=0, hi=1),
+        field="operations_fraction", lo=0, hi=1, default_id="facility-operations-fraction"),
     Opt("utilization", "fraction", "Share of the owned hours that do useful work (default 1).", lo=0, lo_open=True,
         hi=1),
 ]
-PRICE_PER_KWH = Opt("price_per_kwh", "usd_per_kwh", "Electricity price, e.g. 0.08, 8c/kWh or $80/MWh (default: "
+PRICE_PER_KWH = Opt("price_per_kwh", "usd_per_kwh", "Electricity price, e.g. 0.07, 7c/kWh or $70/MWh (default: "
                     "--grid's, else the US industrial average).", field="price_usd_per_kwh", lo=0, hi=10)
 INTER = Opt("inter", "id", "Scale-out link id, e.g. ib-ndr, roce-400g (default: the system's).", ids="interconnect")
 SITE_OPTIONS = [site.SITE, site.COOLING, site.PUE, site.GRID, PRICE_PER_KWH, site.LOAD, site.NETWORK, INTER,

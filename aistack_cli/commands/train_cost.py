@@ -37,7 +37,7 @@ SEARCH_COLUMNS = ["layout", "step_time_s", "mfu", "memory_used_bytes_per_gpu", "
 # Energy and CO2: the same options, defaults and formula as cluster-power (commands/site.py, calc/power.py).
 POWER_OPTIONS = [
     site.ACCOUNTING, site.SITE, site.COOLING, site.PUE, site.GRID, site.CARBON, site.CARBON_MARKET,
-    site.LOAD._replace(help="Average draw as a fraction of rated power (default 0.76, measured in training).",
+    site.LOAD._replace(help="Average draw as a fraction of rated power (default: measured in training).",
                        flags=("--gpu-power-fraction",)),
     site.NETWORK._replace(help="Scale-out fabric counted in the energy (--network none leaves it out)."),
 ]
@@ -144,7 +144,10 @@ class _Notes:
             options=OPTIONS, examples=EXAMPLES,
             columns=["total_flop", "gpus_solved", "step_time_s", "mfu", "wall_clock_s", "gpu_hours", "cost_usd",
                      "energy_wh", "memory_used_bytes_per_gpu", "fits"],
-            alt_columns={"search": SEARCH_COLUMNS})
+            alt_columns={"search": SEARCH_COLUMNS},
+            pin={"tensor_parallel": "tp", "pipeline_parallel": "pp", "data_parallel": "dp", "context_parallel": "cp",
+                 "expert_parallel": "ep", "virtual_stages": "vpp", "micro_batch_size": "micro_batch",
+                 "zero_stage": "zero", "recompute_policy": "recompute", "step_sequences": "global_batch"})
 def train_cost(catalog, o):
     notes = _Notes()
     shape, inputs, model_sheet = _shape(catalog, o, notes)

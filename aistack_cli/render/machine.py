@@ -13,6 +13,11 @@ sweep, with or without ``--quiet``:
 - ``results``: the results of one point, or ``null`` for a sweep (read ``rows``);
 - ``assumptions``, ``warnings``: every note of every row, once. ``--quiet`` empties them (and the
   rows' warnings): it removes human notes, never data.
+- with ``--ranges``: ``ranges`` in every row and at the top level (mirroring ``results``: the
+  point's, or ``null`` for a sweep), keyed like ``results``: ``{"p10", "p50", "p90"}`` for a
+  numeric result, ``null`` otherwise. CSV adds ``KEY.p10``, ``KEY.p50``, ``KEY.p90`` columns.
+- with ``--sensitivity``: ``sensitivity`` likewise: ``{"target", "value", "inputs": [{"default",
+  "unit", "p10", "p90", "at_p10", "at_p90", "swing"}, ...] (largest swing first), "held"}``.
 
 Numbers are plain JSON numbers in base SI units, never NaN or Infinity. JSON and CSV stream: each
 row is written when it is computed.
@@ -79,6 +84,10 @@ def row(point: Point, report: Report) -> dict:
            "warnings": [] if report.quiet else list(point.warnings), "error": point.error}
     if report.explain:
         out["explain"] = clean(point.steps)
+    if report.ranges:
+        out["ranges"] = clean(point.ranges) if point.ranges is not None else dict.fromkeys(point.results)
+    if report.sensitivity:
+        out["sensitivity"] = clean(point.sensitivity)
     return out
 
 
@@ -123,9 +132,15 @@ class Summary:
                       for k, v in clean(base).items()}
             results = None
         quiet = self.report.quiet
-        return {"inputs": inputs, "results": results,
-                "assumptions": [] if quiet else list(self.assumptions),
-                "warnings": [] if quiet else list(self.warnings)}
+        out = {"inputs": inputs, "results": results}
+        one = first if single and first is not None and first.error is None else None
+        if self.report.ranges:
+            out["ranges"] = clean(one.ranges) if one is not None and one.ranges is not None else None
+        if self.report.sensitivity:
+            out["sensitivity"] = clean(one.sensitivity) if one is not None else None
+        out["assumptions"] = [] if quiet else list(self.assumptions)
+        out["warnings"] = [] if quiet else list(self.warnings)
+        return out
 
 
 def head(report: Report) -> dict:
@@ -195,10 +210,20 @@ def write_toml(report: Report, out: TextIO) -> None:
     out.write(tomli_w.dumps(ordered))
 
 
-def csv_header(command: str) -> list[str]:
-    """The fixed columns of a command: its inputs, its results, then the row's error."""
+def csv_header(command: str, ranges: bool = False) -> list[str]:
+    """The fixed columns of a command: its inputs, its results, then the row's error (with
+    --ranges, the P10/P50/P90 of each numeric result before it)."""
     inputs, results = fields.COMMANDS[command]
-    return [*inputs, *results, "error"]
+    spread = [f"{k}.{q}" for k in range_keys(command) for q in QUANTILES] if ranges else []
+    return [*inputs, *results, *spread, "error"]
+
+
+QUANTILES = ("p10", "p50", "p90")
+
+
+def range_keys(command: str) -> list[str]:
+    """The results that can carry a range: the numeric ones."""
+    return [k for k in fields.COMMANDS[command][1] if fields.unit(k) not in ("text", "id", "bool")]
 
 
 def _cell(value: Any) -> Any:
@@ -214,7 +239,7 @@ def _cell(value: Any) -> Any:
 
 
 def csv_lines(report: Report) -> Iterator[str]:
-    header = csv_header(report.command)
+    header = csv_header(report.command, report.ranges)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -223,6 +248,8 @@ def csv_lines(report: Report) -> Iterator[str]:
         buffer.seek(0)
         buffer.truncate()
         merged = {**point.inputs, **point.results, "error": point.error}
+        for key, spread in (point.ranges or {}).items():
+            merged.update({f"{key}.{q}": spread[q] for q in QUANTILES} if spread else {})
         writer.writerow([_cell(merged.get(k)) for k in header])
         yield buffer.getvalue()
 

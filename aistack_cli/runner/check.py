@@ -38,7 +38,12 @@ class Check(NamedTuple):
     value: Any  # float, bool or a lower-case word
 
 
-def parse_check(text: str, command: str) -> Check:
+_QUANTILE = re.compile(r"^(.+)\.(p10|p50|p90)$")
+
+
+def parse_check(text: str, command: str, ranges: bool = False) -> Check:
+    """One gate. With ``--ranges``, ``KEY.p10``, ``KEY.p50`` or ``KEY.p90`` gates a quantile of a
+    numeric result (``'cost_usd.p90 <= 5M'``)."""
     if "\n" in text or "\r" in text:
         raise InputError(f"--check: a gate cannot span lines: {units.show(text)}")
     match = _CHECK.match(text)
@@ -47,6 +52,15 @@ def parse_check(text: str, command: str) -> Check:
                          f"'cost_usd <= 5M', with OP one of {' '.join(_OPS)}")
     key, op, raw = match.groups()
     valid = fields.results_of(command)
+    quantile = _QUANTILE.match(key)
+    if quantile and quantile.group(1) in valid:
+        base = quantile.group(1)
+        if not ranges:
+            raise InputError(f"--check: {key} is a quantile of {base}: give --ranges too")
+        if fields.unit(base) in ("bool", "text", "id"):
+            raise InputError(f"--check: {base} is not a number, so it has no {quantile.group(2)}")
+        raw = raw.strip().strip("'\"")
+        return Check(text, key, op, _number(raw, fields.unit(base), key))
     if key not in valid:
         close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -259,16 +259,35 @@ def _loader_class():
 
 # ---- scenarios ---------------------------------------------------------------------------
 
-def read_scenario(path: str, command: str, notes: list[str]) -> dict[str, Any]:
-    """The option values a scenario file gives (keys as written), with an output's inputs unwrapped."""
-    what = "--config"
+def load_scenario(path: str, what: str = "--config") -> dict[str, Any]:
+    """A scenario file's document: a mapping (empty for an empty file)."""
     data = parse_document(read_text(path, what), path, what)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise InputError(f"{what}: {units.show(path, 160)} must hold a mapping of option names to values")
+    return data
+
+
+def scenario_command(data: dict) -> str | None:
+    """The command a scenario names: a saved output's ``command``, or a scenario's own
+    ``command: train-cost`` line (what ``aistack compare`` runs it with)."""
+    command = data.get("command")
+    return command if isinstance(command, str) else None
+
+
+def read_scenario(path: str, command: str, notes: list[str], data: dict | None = None) -> dict[str, Any]:
+    """The option values a scenario file gives (keys as written), with an output's inputs unwrapped.
+    ``data``: the document already read (``aistack compare`` reads each file once)."""
+    data = load_scenario(path) if data is None else data
     if "schema_version" in data and ("inputs" in data or "rows" in data):
         return _saved_output(data, path, command, notes)
+    if "command" in data:
+        named = scenario_command(data)
+        if named != command:
+            raise InputError(f"--config: {units.show(path, 160)} is a scenario for {units.show(named)}, "
+                             f"not for '{command}'")
+        data = {k: v for k, v in data.items() if k != "command"}
     return data
 
 

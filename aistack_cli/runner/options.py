@@ -48,6 +48,9 @@ class Opt(NamedTuple):
     field: str | None = None  # the input key this option sets, when it is not ``name``
     sweep: bool = True  # may take a list or a range
     short: str | None = None
+    # The cited default sheet (specs/defaults) standing in when the option is not given (--help shows
+    # its value; ``o.default(name)`` reads it); several when the command picks one (per precision).
+    default_id: str | tuple[str, ...] | None = None
 
     @property
     def flag(self) -> str:
@@ -194,14 +197,49 @@ def _num(value: float) -> str:
 
 class Options:
     """The values of one point, as attributes: ``o.gpus``, ``o.context``; ``given`` names the
-    options the user set (on the command line or in a scenario file), for notes on defaults."""
+    options the user set (on the command line or in a scenario file), for notes on defaults.
+    ``o.default(name)`` is an option backed by a cited default (``Opt(default_id=...)``)."""
 
-    def __init__(self, values: dict[str, Any], given: frozenset[str]):
+    def __init__(self, values: dict[str, Any], given: frozenset[str], catalog=None,
+                 opts: dict[str, Opt] | None = None, notes: bool = True):
         self.__dict__.update(values)
         self._given = given
+        self._catalog = catalog
+        self._opts = opts or {}
+        self._write_notes = notes  # off for the Monte Carlo draws of --ranges, whose notes nobody reads
+        self.notes: list[str] = []  # assumption lines of o.default(); the runner adds them to the point
 
     def given(self, name: str) -> bool:
         return name in self._given
+
+    def default(self, name: str) -> Any:
+        """The option's value when the user gave it, else its cited default's (read through the
+        catalog, so ``--ranges`` samples it), with the assumption line either way. One wording in
+        every command: ``--pue 1.58 (default; <evidence>)`` or ``--pue 1.3 (given)``."""
+        opt = self._opts[name]
+        value = self.__dict__[name]
+        sheet = None
+        if value is None:
+            sheet = self._catalog.get("default", opt.default_id)
+            value = sheet.value
+        if self._write_notes:
+            key = (opt.flag, opt.key, value, None if sheet is None else sheet.evidence)
+            self.notes.append(_NOTES.get(key) or _note(key, opt, value, sheet))
+        return value
+
+
+_NOTES: dict[tuple, str] = {}  # a sweep writes the same lines for every point: build each once
+
+
+def _note(key: tuple, opt: Opt, value: Any, sheet) -> str:
+    from aistack_cli.render.text import humanize
+
+    shown = f"{opt.flag} {humanize(opt.key, value)}"
+    text = shown + " (given)" if sheet is None else sheet.note(shown)
+    if len(_NOTES) > 4096:
+        _NOTES.clear()
+    _NOTES[key] = text
+    return text
 
     def __getattr__(self, name: str) -> Any:  # only reached for an option the calculator did not declare
         raise AttributeError(f"no option {name!r}")
