@@ -69,6 +69,15 @@ def test_calibration_cases_calibrate_something():
     assert not orphans, f"calibration cases no default names: {orphans}"
 
 
+def test_enough_cases_and_validation_for_every_calculator():
+    # Issue 14: at least 150 cases, 70 of them validation, and 8 validation cases per calculator.
+    assert len(CASES) >= 150
+    assert sum(c["role"] == "validation" for c in CASES) >= 70
+    for command in accuracy.COMMANDS:
+        count = sum(c["command"] == command and c["role"] == "validation" for c in CASES)
+        assert count >= 8, (command, count)
+
+
 IDENTITIES = [c for c in CASES if c["role"] == "identity"]
 
 
