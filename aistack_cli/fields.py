@@ -73,7 +73,8 @@ FIELDS: dict[str, F] = {
     "ep": ("count", "expert-parallel size, as given (null: none, or chosen by the tool)"),
     "dp_attention": ("bool", "attention data-parallel over the expert-parallel group, as given"),
     "tensor_parallel": ("count", "tensor-parallel size used"),
-    "expert_parallel": ("count", "expert-parallel size used (1: experts split like the dense layers)"),
+    "expert_parallel": ("count", "expert-parallel size used: ranks the routed experts are spread over (1: experts "
+                                 "split like the dense layers)"),
     "attention_data_parallel": ("count", "attention groups per replica, each with its own sequences (DP attention)"),
     "pipeline_parallel": ("count", "pipeline-parallel stages used"),
     "data_parallel": ("count", "data-parallel size used"),
@@ -81,10 +82,8 @@ FIELDS: dict[str, F] = {
     "micro_batch": ("count", "sequences per micro-batch, as given (null: chosen by the tool)"),
     "recompute": ("text", "activation recomputation (none, selective or full), as given (null: chosen by the tool)"),
     "cp": ("count", "context-parallel size, as given (null: chosen by the tool)"),
-    "ep": ("count", "expert-parallel size, as given (null: chosen by the tool)"),
     "vpp": ("count", "virtual pipeline stages per rank (interleaved 1F1B), as given (null: chosen by the tool)"),
     "context_parallel": ("count", "context-parallel size used (ranks the sequence is split over)"),
-    "expert_parallel": ("count", "expert-parallel size used (ranks the routed experts are spread over)"),
     "virtual_stages": ("count", "virtual pipeline stages per rank used (1: plain 1F1B)"),
     "micro_batch_size": ("count", "sequences per micro-batch used"),
     "zero_stage": ("count", "ZeRO stage used: 0 none, 1 optimizer, 2 and gradients, 3 and weights sharded"),
@@ -121,13 +120,8 @@ FIELDS: dict[str, F] = {
     "kv_pool_bytes_per_gpu": ("B", "memory per accelerator left for the KV cache (negative: the weights do not fit)"),
     "shortfall_bytes": ("B", "memory missing for it to fit, over all accelerators (0 when it fits)"),
     # ---- train-cost -----------------------------------------------------------------------
-    "ffn_size": ("count", "MLP width of the dense layers"),
-    "vocab_size": ("count", "vocabulary size"),
-    "experts": ("count", "routed experts per MoE layer"),
     "experts_active": ("count", "routed experts chosen per token"),
     "shared_experts": ("count", "shared experts every token uses"),
-    "expert_ffn_size": ("count", "MLP width of one expert"),
-    "moe_layers": ("count", "layers with experts"),
     "gemm_efficiency_fraction": ("fraction", "achievable fraction of the dense peak for large GEMMs at the training "
                                              "precision (per accelerator family)"),
     "attention_efficiency_ratio": ("ratio", "flash attention's achieved rate over the 16-bit GEMM rate"),
@@ -145,8 +139,9 @@ FIELDS: dict[str, F] = {
     "step_tokens": ("tokens", "tokens per optimizer step used (the global batch in tokens)"),
     "gradient_accumulation_steps": ("count", "micro-batches each pipeline runs per optimizer step"),
     "step_time_s": ("s", "time of one optimizer step (the sum of the step_ terms)"),
-    "step_compute_s": ("s", "compute of one step on the critical path: GEMMs, attention, memory-bound kernels, "
-                            "recompute"),
+    "step_compute_s": ("s", "compute time of one step on the critical path (train-cost: a training step's GEMMs, "
+                            "attention, memory-bound kernels and recompute; inference-throughput: a decode step's "
+                            "arithmetic)"),
     "step_tp_comm_s": ("s", "tensor-parallel collectives of one step (not overlapped)"),
     "step_dp_comm_s": ("s", "data-parallel (and ZeRO) collectives of one step left exposed after overlap"),
     "step_pp_bubble_s": ("s", "pipeline bubble of one step: (p−1)/v micro-batch times"),
@@ -238,7 +233,6 @@ FIELDS: dict[str, F] = {
     "decode_bound": ("text", "what limits a decode step: memory or compute"),
     "attention_bound": ("text", "what limits attention in a decode step: memory (KV reads) or compute"),
     "step_memory_s": ("s", "decode step: memory-traffic time"),
-    "step_compute_s": ("s", "decode step: arithmetic time"),
     "step_comm_s": ("s", "decode step: communication time"),
     "tokens_per_step": ("tokens", "output tokens per decode step per sequence (above 1 with speculative decoding)"),
     "kv_transfer_s": ("s", "one request's KV cache from the prefill to the decode pool"),

@@ -104,3 +104,16 @@ def test_csv_header_is_fixed(cli, command):
         assert header is None or first == header
         header = first
     assert header.split(",") == [*fields.COMMANDS[command][0], *fields.COMMANDS[command][1], "error"]
+
+
+def test_no_key_is_declared_twice():
+    # A dict literal keeps the last of two equal keys silently: two helpers declaring one key with two
+    # meanings would pass every other test.
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(fields.__file__).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            keys = [k.value for k in node.keys if isinstance(k, ast.Constant)]
+            assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})
